@@ -1,0 +1,183 @@
+"""The one propagation shared by every attention layer of the package.
+
+For a target node i with incoming edges j -> i (after optional self-loops), per head h:
+
+    s_ij  = score(x_i, x_j)                                  (defined by the subclass)
+    a_ij  = exp(s_ij - m_i) / sum_k exp(s_ik - m_i),  m_i = max_k s_ik
+    out_i = sum_j a_ij v_j                                   (v_j = W_v x_j)
+
+then heads are concatenated (``concat=True``) or averaged, an optional root/residual
+term of x_i is added, and finally a bias. A node without incoming edges aggregates to 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.inits import zeros
+
+from tg_metricattn.layers.edge_softmax import edge_softmax
+from tg_metricattn.layers.graph_input import (
+    Adjacency,
+    NodeFeatures,
+    attention_in_layout,
+    check_finite,
+    split_node_features,
+    to_graph,
+    with_self_loops,
+)
+from tg_metricattn.layers.score_terms import ScoreTerms, edge_scores
+
+
+class AttentionConv(MessagePassing):
+    """Base class: edge-masked softmax attention with a pluggable score.
+
+    Subclasses implement :meth:`node_terms`, which turns ``(x_src, x_dst)`` into the values
+    ``v`` ``[N_src, heads, out_channels]`` and the :class:`ScoreTerms` of the score, and may
+    override :meth:`score_activation` (applied per edge) and :meth:`root_term` (added to the
+    output of every target node).
+
+    Args:
+        in_channels: input width, ``-1`` for lazy initialisation, or a pair
+            ``(src, dst)`` for bipartite graphs.
+        out_channels: width of each head's output.
+        heads: number of attention heads.
+        concat: concatenate the heads (output ``heads * out_channels``) or average them.
+        dropout: dropout probability on the normalised attention weights (training only).
+        add_self_loops: remove existing self-loops, then add one per node.
+        check_finite: raise a ``ValueError`` when the features hold NaN or infinity.
+        validate: check shapes, dtypes and index ranges of every input (cheap; skipped
+            automatically under ``torch.compile``).
+    """
+
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        check_finite: bool = False,
+        validate: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("aggr", "add")
+        super().__init__(node_dim=0, **kwargs)
+        if not isinstance(out_channels, int) or out_channels <= 0:
+            raise ValueError(f"out_channels must be a positive int; got {out_channels!r}.")
+        if not isinstance(heads, int) or heads <= 0:
+            raise ValueError(f"heads must be a positive int; got {heads!r}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1); got {dropout!r}.")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.dropout = dropout
+        self.add_self_loops = add_self_loops
+        self.check_finite = check_finite
+        self.validate = validate
+
+    def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
+        """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
+        if residual:
+            dst_channels = self.in_channels if isinstance(self.in_channels, int) else self.in_channels[1]
+            self.res = Linear(dst_channels, self.total_out_channels, bias=False, weight_initializer="glorot")
+        else:
+            self.register_parameter("res", None)
+        if bias:
+            self.bias = Parameter(torch.empty(self.total_out_channels))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """Reset the residual map and zero the bias when the layer has them."""
+        super().reset_parameters()
+        if getattr(self, "res", None) is not None:
+            self.res.reset_parameters()
+        if getattr(self, "bias", None) is not None:
+            zeros(self.bias)
+
+    @property
+    def total_out_channels(self) -> int:
+        """Width of the layer output: ``heads * out_channels`` if ``concat`` else ``out_channels``."""
+        return self.out_channels * (self.heads if self.concat else 1)
+
+    # ----------------------------------------------------------------- score interface
+    def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
+        """Values ``[N_src, H, C]`` and the per-node terms of the score."""
+        raise NotImplementedError
+
+    def score_activation(self, scores: Tensor) -> Tensor:
+        """Map raw scores ``<q_i, k_j> + b_i + c_j`` to s_ij (identity by default)."""
+        return scores
+
+    def root_term(self, x_dst: Tensor) -> Tensor | None:
+        """Term of the target's own features added to the output: ``res(x_i)`` if present."""
+        res = getattr(self, "res", None)
+        return None if res is None else res(x_dst)
+
+    # ------------------------------------------------------------------- propagation
+    def forward(
+        self,
+        x: NodeFeatures,
+        edge_index: Adjacency,
+        size: tuple[int, int] | None = None,
+        return_attention_weights: bool | None = None,
+    ) -> Tensor | tuple[Tensor, Any]:
+        """Attend over incoming edges.
+
+        Args:
+            x: node features ``[N, F]`` or a pair ``(x_src [N_src, F_src], x_dst [N_dst, F_dst])``.
+            edge_index: ``[2, E]`` indices (row 0 source j, row 1 target i), or the
+                transposed adjacency ``adj_t [N_dst, N_src]`` as a torch sparse COO/CSR
+                tensor or a torch_sparse ``SparseTensor``.
+            size: ``(N_src, N_dst)``; must match the features when given.
+            return_attention_weights: if ``True`` also return the weights as PyG's
+                ``GATConv`` does: ``(edge_index_used, alpha [E_used, heads])`` for an edge
+                index, ``(adj_t, alpha)`` for a torch sparse input, a ``SparseTensor`` for
+                a ``SparseTensor`` input. ``alpha`` is taken before attention dropout.
+
+        Returns:
+            ``[N_dst, heads * out_channels]`` (or ``[N_dst, out_channels]`` if not ``concat``).
+        """
+        validate = self.validate and not torch.compiler.is_compiling()
+        x_src, x_dst = split_node_features(x, self.in_channels if validate else -1)
+        if self.check_finite:
+            check_finite(x_src, x_dst)
+        graph = to_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate=validate)
+        if self.add_self_loops:
+            graph = with_self_loops(graph)
+        source, target = graph.edge_index[0], graph.edge_index[1]
+
+        value, terms = self.node_terms(x_src, x_dst)
+        scores = self.score_activation(edge_scores(terms, source, target))
+        alpha = edge_softmax(scores, target, graph.num_targets)
+        dropped = F.dropout(alpha, p=self.dropout, training=self.training)
+        out = self.propagate(
+            graph.edge_index, value=value, alpha=dropped, size=(graph.num_sources, graph.num_targets)
+        )
+
+        out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
+        root = self.root_term(x_dst)
+        if root is not None:
+            out = out + root
+        if getattr(self, "bias", None) is not None:
+            out = out + self.bias
+        if return_attention_weights:
+            return out, attention_in_layout(graph, alpha)
+        return out
+
+    def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
+        """Weighted message a_ij v_j, shape ``[E, H, C]``."""
+        return alpha.unsqueeze(-1) * value_j
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"

@@ -1,0 +1,176 @@
+"""Validation and normalisation of the inputs every attention layer accepts.
+
+Node features come as one tensor ``x`` (source = target nodes) or a pair
+``(x_src, x_dst)`` (bipartite message passing, e.g. NeighborLoader mini-batches).
+The graph comes as a ``[2, E]`` edge index (row 0 = source j, row 1 = target i), a torch
+sparse adjacency (COO or CSR) or a torch_sparse ``SparseTensor``. As everywhere in PyG,
+a sparse adjacency is the *transposed* adjacency ``adj_t`` of shape ``[N_dst, N_src]``:
+its row is the target and its column the source.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch_geometric.typing import SparseTensor
+from torch_geometric.utils import (
+    add_self_loops,
+    is_torch_sparse_tensor,
+    remove_self_loops,
+    to_torch_coo_tensor,
+    to_torch_csr_tensor,
+)
+
+NodeFeatures = Tensor | tuple[Tensor, Tensor]
+Adjacency = Tensor | SparseTensor
+
+
+class Graph(NamedTuple):
+    """A validated graph: edges ``source -> target`` and the bipartite size."""
+
+    edge_index: Tensor  # [2, E], row 0 source, row 1 target
+    num_sources: int
+    num_targets: int
+    layout: str  # 'edge_index', 'sparse_coo', 'sparse_csr' or 'sparse_tensor'
+
+
+def split_node_features(x: NodeFeatures, in_channels: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """Return ``(x_src, x_dst)`` after checking rank and feature widths."""
+    if isinstance(x, Tensor):
+        x_src = x_dst = x
+    elif isinstance(x, (tuple, list)) and len(x) == 2:
+        x_src, x_dst = x
+        if not isinstance(x_src, Tensor) or not isinstance(x_dst, Tensor):
+            raise TypeError(
+                "x must be a Tensor or a pair (x_src, x_dst) of Tensors; got a pair of "
+                f"({type(x_src).__name__}, {type(x_dst).__name__})."
+            )
+    else:
+        raise TypeError(f"x must be a Tensor or a pair (x_src, x_dst); got {type(x).__name__}.")
+    widths = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
+    for name, tensor, width in (("x_src", x_src, widths[0]), ("x_dst", x_dst, widths[1])):
+        if tensor.dim() != 2:
+            raise ValueError(f"{name} must be 2-D [num_nodes, features]; got shape {tuple(tensor.shape)}.")
+        if not tensor.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor; got {tensor.dtype}.")
+        if width != -1 and tensor.size(1) != width:
+            raise ValueError(
+                f"{name} has {tensor.size(1)} features but the layer was built with "
+                f"in_channels={in_channels}; pass features of width {width}."
+            )
+    return x_src, x_dst
+
+
+def check_finite(x_src: Tensor, x_dst: Tensor) -> None:
+    """Raise if node features contain NaN or infinity (an O(N F) pass, opt-in)."""
+    for name, tensor in (("x_src", x_src), ("x_dst", x_dst)):
+        if not torch.isfinite(tensor).all():
+            bad = (~torch.isfinite(tensor)).any(dim=1).nonzero().flatten()
+            raise ValueError(
+                f"{name} contains NaN or infinite values in {bad.numel()} rows "
+                f"(first: node {int(bad[0])}); clean or impute the features first."
+            )
+
+
+def to_graph(
+    edge_index: Adjacency,
+    size: tuple[int, int] | None,
+    num_sources: int,
+    num_targets: int,
+    validate: bool = True,
+) -> Graph:
+    """Convert any accepted adjacency to a ``[2, E]`` edge index and check it.
+
+    ``size`` is ``(N_src, N_dst)`` as in PyG; it must agree with the feature tensors.
+    """
+    if size is not None:
+        if len(size) != 2:
+            raise ValueError(f"size must be a pair (num_src_nodes, num_dst_nodes); got {size}.")
+        if validate and (size[0] != num_sources or size[1] != num_targets):
+            raise ValueError(
+                f"size={tuple(size)} does not match the node features: x_src has {num_sources} "
+                f"rows and x_dst has {num_targets}; for a mini-batch pass (x_src, x_dst)."
+            )
+    if isinstance(edge_index, SparseTensor):
+        target, source, _ = edge_index.coo()
+        graph = Graph(torch.stack([source, target]), num_sources, num_targets, "sparse_tensor")
+        sparse_shape = (edge_index.size(0), edge_index.size(1))
+    elif isinstance(edge_index, Tensor) and is_torch_sparse_tensor(edge_index):
+        layout = "sparse_csr" if edge_index.layout == torch.sparse_csr else "sparse_coo"
+        if edge_index.layout == torch.sparse_csr:
+            target = torch.repeat_interleave(
+                torch.arange(edge_index.size(0), device=edge_index.device),
+                edge_index.crow_indices().diff(),
+            )
+            source = edge_index.col_indices()
+        elif edge_index.layout == torch.sparse_coo:
+            target, source = edge_index.coalesce().indices()
+        else:
+            raise TypeError(f"Sparse layout {edge_index.layout} is not supported; use COO or CSR.")
+        graph = Graph(torch.stack([source, target]), num_sources, num_targets, layout)
+        sparse_shape = (edge_index.size(0), edge_index.size(1))
+    elif isinstance(edge_index, Tensor):
+        graph = Graph(edge_index, num_sources, num_targets, "edge_index")
+        sparse_shape = None
+    else:
+        raise TypeError(
+            "edge_index must be a [2, E] LongTensor, a torch sparse adjacency or a SparseTensor; "
+            f"got {type(edge_index).__name__}."
+        )
+    if validate:
+        if sparse_shape is not None and sparse_shape != (num_targets, num_sources):
+            raise ValueError(
+                f"The sparse adjacency has shape {sparse_shape}; it must be the transposed "
+                f"adjacency [num_dst_nodes, num_src_nodes] = [{num_targets}, {num_sources}]."
+            )
+        _check_edge_index(graph)
+    return graph
+
+
+def _check_edge_index(graph: Graph) -> None:
+    edge_index = graph.edge_index
+    if edge_index.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"edge_index must hold integer indices (torch.long); got {edge_index.dtype}.")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E]; got {tuple(edge_index.shape)}.")
+    if edge_index.numel() == 0:
+        return
+    for row, name, bound in ((0, "source", graph.num_sources), (1, "target", graph.num_targets)):
+        low, high = int(edge_index[row].min()), int(edge_index[row].max())
+        if low < 0 or high >= bound:
+            raise ValueError(
+                f"edge_index has {name} indices in [{low}, {high}] but there are only {bound} "
+                f"{name} nodes; indices must lie in [0, {bound - 1}]."
+            )
+
+
+def with_self_loops(graph: Graph) -> Graph:
+    """Remove existing self-loops, then add one loop per node (as PyG's GATConv does).
+
+    On a bipartite graph loops are added for the first ``min(N_src, N_dst)`` nodes.
+    """
+    edge_index, _ = remove_self_loops(graph.edge_index)
+    edge_index, _ = add_self_loops(edge_index, num_nodes=min(graph.num_sources, graph.num_targets))
+    return graph._replace(edge_index=edge_index)
+
+
+def attention_in_layout(graph: Graph, alpha: Tensor) -> object:
+    """Return attention weights in the form PyG's GATConv returns them for this input.
+
+    - edge index input:   ``(edge_index, alpha)``
+    - torch sparse input: ``(adj_t_with_alpha_values, alpha_in_that_order)``
+    - SparseTensor input: a ``SparseTensor`` whose values are ``alpha``
+    """
+    if graph.layout == "edge_index":
+        return graph.edge_index, alpha
+    transposed = graph.edge_index.flip(0)  # rows = targets, as adj_t
+    shape = (graph.num_targets, graph.num_sources)
+    if graph.layout == "sparse_tensor":
+        return SparseTensor(row=transposed[0], col=transposed[1], value=alpha, sparse_sizes=shape)
+    if graph.layout == "sparse_csr":
+        adj = to_torch_csr_tensor(transposed, alpha, size=shape)
+        return adj, adj.values()
+    adj = to_torch_coo_tensor(transposed, alpha, size=shape)
+    return adj, adj.values()

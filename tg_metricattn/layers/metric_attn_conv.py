@@ -1,0 +1,111 @@
+"""Metric attention: a Gaussian kernel in a learned embedding, i.e. one step of heat flow."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.resolver import activation_resolver
+
+from tg_metricattn.layers.attention_conv import AttentionConv
+from tg_metricattn.layers.l2_attn_conv import shared_width
+from tg_metricattn.layers.score_terms import ScoreTerms, squared_distance_terms
+
+
+class MetricAttnConv(AttentionConv):
+    r"""Attention with the pseudo-metric of a learned embedding f and a time scale t.
+
+    .. math::
+        f(x) = x W_1 + \mathrm{act}(x W_2 + b_2) W_3, \qquad
+        s_{ij} = -\frac{\lVert f(x_i) - f(x_j)\rVert^2}{t_h}, \qquad
+        x'_i = \sum_j \alpha_{ij} W_v x_j
+
+    f is a one-hidden-layer MLP with a residual linear path, giving ``heads`` embeddings
+    of width ``metric_channels``; :math:`t_h > 0` is a time scale per head, learnable by
+    default (stored as its logarithm). With f the identity and t fixed, the propagation is
+    the Gaussian-kernel operator whose generator is (t/4)(Δ + 2∇log p·∇) (Coifman-Lafon).
+    As for L2 attention, ‖f(x_i)‖² cancels in the softmax and no per-edge differences are
+    formed. Parameters: ``embed_linear`` (W_1), ``embed_hidden`` (W_2, b_2),
+    ``embed_output`` (W_3), ``log_time_scale``, ``lin_value``, ``res``, ``bias``.
+
+    Args:
+        metric_channels: width D of each head's embedding (default ``out_channels``).
+        hidden_channels: width of the hidden layer of f, shared by the heads
+            (default ``heads * metric_channels``).
+        time_scale: initial t for every head (default ``sqrt(metric_channels)``).
+        learn_time_scale: learn t (``True``) or keep it fixed.
+        act: activation of the hidden layer, a name known to PyG or a callable.
+        residual: add a learnable skip connection ``res(x_i)``.
+        bias: add a learnable bias to the output.
+        **kwargs: see :class:`AttentionConv`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        bias: bool = True,
+        metric_channels: int | None = None,
+        hidden_channels: int | None = None,
+        time_scale: float | None = None,
+        learn_time_scale: bool = True,
+        act: str | Callable[[Tensor], Tensor] = "tanh",
+        residual: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, heads, concat, dropout, add_self_loops, **kwargs)
+        width = shared_width(in_channels, type(self).__name__)
+        self.metric_channels = metric_channels or out_channels
+        self.hidden_channels = hidden_channels or heads * self.metric_channels
+        self.initial_time_scale = time_scale or math.sqrt(self.metric_channels)
+        if self.initial_time_scale <= 0:
+            raise ValueError(f"time_scale must be positive; got {time_scale!r}.")
+        self.learn_time_scale = learn_time_scale
+        self.residual = residual
+        self.act = activation_resolver(act) if isinstance(act, str) else act
+        embed_width = heads * self.metric_channels
+        self.embed_linear = Linear(width, embed_width, bias=False, weight_initializer="glorot")
+        self.embed_hidden = Linear(width, self.hidden_channels, bias=True, weight_initializer="glorot")
+        self.embed_output = Linear(self.hidden_channels, embed_width, bias=False, weight_initializer="glorot")
+        log_t = torch.empty(heads)
+        if learn_time_scale:
+            self.log_time_scale = Parameter(log_t)
+        else:
+            self.register_buffer("log_time_scale", log_t)
+        self.lin_value = Linear(width, heads * out_channels, bias=False, weight_initializer="glorot")
+        self.build_residual_and_bias(residual, bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot weights, zero biases, t reset to its initial value."""
+        super().reset_parameters()
+        for lin in (self.embed_linear, self.embed_hidden, self.embed_output, self.lin_value):
+            lin.reset_parameters()
+        with torch.no_grad():
+            self.log_time_scale.fill_(math.log(self.initial_time_scale))
+
+    @property
+    def time_scale(self) -> Tensor:
+        """t_h > 0 per head, shape ``[heads]``."""
+        return self.log_time_scale.exp()
+
+    def embed(self, x: Tensor) -> Tensor:
+        """f(x) = x W_1 + act(x W_2 + b_2) W_3, shape ``[N, heads, metric_channels]``."""
+        f = self.embed_linear(x) + self.embed_output(self.act(self.embed_hidden(x)))
+        return f.view(-1, self.heads, self.metric_channels)
+
+    def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
+        """Values W_v x_j and the squared-distance terms of f with time scale t."""
+        f_src = self.embed(x_src)
+        f_dst = f_src if x_dst is x_src else self.embed(x_dst)
+        value = self.lin_value(x_src).view(-1, self.heads, self.out_channels)
+        return value, squared_distance_terms(f_dst, f_src, self.time_scale)

@@ -1,0 +1,74 @@
+"""Edge scores written as products of per-node terms.
+
+Every score in this package has the form
+
+    s_ij = act( <q_i, k_j> + b_i + c_j )
+
+with q, b computed once per target node i and k, c once per source node j:
+
+- GAT:          q, k absent,  b_i = a_dst . W x_i,  c_j = a_src . W x_j,  act = LeakyReLU
+- dot-product:  q_i = W_q x_i / sqrt(C),  k_j = W_k x_j
+- squared distance -‖y_i - y_j‖² / t (L2 and metric attention): since ‖y_i‖² is the same
+  for every edge into i it cancels in the softmax, leaving
+  q_i = 2 y_i / t,  k_j = y_j,  c_j = -‖y_j‖² / t.
+
+Only per-node tensors are formed; per edge there is one gather and one dot product.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class ScoreTerms(NamedTuple):
+    """Per-node pieces of s_ij = <query_i, key_j> + target_bias_i + source_bias_j."""
+
+    query: Tensor | None = None  # [N_dst, H, D]
+    key: Tensor | None = None  # [N_src, H, D]
+    target_bias: Tensor | None = None  # [N_dst, H]
+    source_bias: Tensor | None = None  # [N_src, H]
+
+
+def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor) -> Tensor:
+    """Evaluate s_ij = <q_i, k_j> + b_i + c_j on the edges ``source[e] -> target[e]``.
+
+    Returns a tensor of shape ``[E, H]``.
+    """
+    score: Tensor | None = None
+    if terms.query is not None and terms.key is not None:
+        score = (terms.query.index_select(0, target) * terms.key.index_select(0, source)).sum(-1)
+    for bias, index in ((terms.target_bias, target), (terms.source_bias, source)):
+        if bias is not None:
+            gathered = bias.index_select(0, index)
+            score = gathered if score is None else score + gathered
+    if score is None:
+        raise ValueError("ScoreTerms must define a query/key pair or at least one bias.")
+    return score
+
+
+def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor) -> ScoreTerms:
+    """Terms of the Gaussian-kernel score s_ij = -‖y_i - y_j‖² / t, up to a per-target constant.
+
+    Uses ‖y_i - y_j‖² = ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖² and drops ‖y_i‖², which is constant
+    over the edges into i and cancels in the softmax. Both point sets are first shifted
+    by the mean of the source points (distances are translation invariant); this keeps
+    the cancelling terms small and the scores accurate for features far from the origin.
+
+    Args:
+        y_dst: target embeddings ``[N_dst, H, D]``.
+        y_src: source embeddings ``[N_src, H, D]``.
+        time_scale: t > 0 per head, shape ``[H]`` (or a scalar).
+    """
+    if y_src.size(0) > 0:
+        centre = y_src.mean(dim=0, keepdim=True)
+        y_dst, y_src = y_dst - centre, y_src - centre
+    inv_t = torch.as_tensor(time_scale, dtype=y_src.dtype, device=y_src.device).reciprocal()
+    inv_t = inv_t.reshape(-1, 1)  # [H, 1] broadcasts over [N, H, D]
+    return ScoreTerms(
+        query=2.0 * y_dst * inv_t,
+        key=y_src,
+        source_bias=-(y_src * y_src).sum(-1) * inv_t.view(-1),
+    )

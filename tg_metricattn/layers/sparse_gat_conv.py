@@ -1,0 +1,94 @@
+"""Sparse-edge graph attention (Velickovic et al. 2018), parameter-compatible with PyG's GATConv."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.inits import glorot
+
+from tg_metricattn.layers.attention_conv import AttentionConv
+from tg_metricattn.layers.score_terms import ScoreTerms
+
+
+class SparseGATConv(AttentionConv):
+    r"""GAT attention on the edges of a sparse graph.
+
+    .. math::
+        s_{ij} = \mathrm{LeakyReLU}\big(a_{dst}^\top W_{dst} x_i + a_{src}^\top W_{src} x_j\big),
+        \qquad x'_i = \sum_{j} \alpha_{ij} W_{src} x_j
+
+    with :math:`\alpha` the edge-masked softmax of :math:`s` over the incoming edges of i
+    (per head). Parameters carry the names and shapes of
+    :class:`torch_geometric.nn.GATConv` (``lin`` or ``lin_src``/``lin_dst``, ``att_src``,
+    ``att_dst``, ``res``, ``bias``), so ``GATConv.load_state_dict(conv.state_dict())``
+    works in both directions and gives the same outputs. Edge features
+    (``edge_dim``) are not supported.
+
+    Args:
+        negative_slope: slope of the LeakyReLU for negative inputs.
+        residual: add a learnable skip connection ``res(x_i)`` (no bias).
+        bias: add a learnable bias to the output.
+        **kwargs: see :class:`AttentionConv` (``heads``, ``concat``, ``dropout``,
+            ``add_self_loops``, ...).
+    """
+
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        bias: bool = True,
+        residual: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, heads, concat, dropout, add_self_loops, **kwargs)
+        self.negative_slope = negative_slope
+        self.residual = residual
+        width = heads * out_channels
+        self.lin = self.lin_src = self.lin_dst = None
+        if isinstance(in_channels, int):
+            self.lin = Linear(in_channels, width, bias=False, weight_initializer="glorot")
+        else:
+            self.lin_src = Linear(in_channels[0], width, bias=False, weight_initializer="glorot")
+            self.lin_dst = Linear(in_channels[1], width, bias=False, weight_initializer="glorot")
+        self.att_src = Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
+        self.build_residual_and_bias(residual, bias)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot for weights and attention vectors, zeros for the bias (as GATConv)."""
+        super().reset_parameters()
+        for lin in (self.lin, self.lin_src, self.lin_dst):
+            if lin is not None:
+                lin.reset_parameters()
+        glorot(self.att_src)
+        glorot(self.att_dst)
+
+    def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
+        """W x_j as values; a_src . W x_j and a_dst . W x_i as the score's node terms."""
+        H, C = self.heads, self.out_channels
+        if self.lin is not None:
+            h_src = self.lin(x_src).view(-1, H, C)
+            h_dst = h_src if x_dst is x_src else self.lin(x_dst).view(-1, H, C)
+        else:
+            h_src = self.lin_src(x_src).view(-1, H, C)
+            h_dst = self.lin_dst(x_dst).view(-1, H, C)
+        terms = ScoreTerms(
+            target_bias=(h_dst * self.att_dst).sum(-1),
+            source_bias=(h_src * self.att_src).sum(-1),
+        )
+        return h_src, terms
+
+    def score_activation(self, scores: Tensor) -> Tensor:
+        """LeakyReLU with ``negative_slope``."""
+        return F.leaky_relu(scores, self.negative_slope)
