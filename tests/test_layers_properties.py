@@ -1,0 +1,113 @@
+"""Properties every layer must have, whatever its score."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.layer_cases import random_graph
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn.layers import edge_softmax
+
+MAKERS = {
+    "gat": lambda **kw: SparseGATConv(5, 4, **kw),
+    "dot": lambda **kw: DotAttnConv(5, 4, **kw),
+    "l2": lambda **kw: L2AttnConv(5, 4, **kw),
+    "metric": lambda **kw: MetricAttnConv(5, 4, **kw),
+}
+
+
+@pytest.fixture(params=sorted(MAKERS))
+def make(request):
+    return MAKERS[request.param]
+
+
+def test_attention_sums_to_one_per_target(make) -> None:
+    edge_index, gen = random_graph(20, 60, seed=0)
+    x = torch.randn(20, 5, generator=gen)
+    layer = make(heads=3, add_self_loops=False)
+    _, (used, alpha) = layer(x, edge_index, return_attention_weights=True)
+    sums = torch.zeros(20, 3).index_add_(0, used[1], alpha)
+    has_in = torch.zeros(20, dtype=torch.bool)
+    has_in[used[1]] = True
+    assert torch.allclose(sums[has_in], torch.ones_like(sums[has_in]), atol=1e-6)
+    assert (sums[~has_in] == 0).all()
+    assert (alpha >= 0).all()
+
+
+def test_permutation_equivariance(make) -> None:
+    edge_index, gen = random_graph(15, 50, seed=1)
+    x = torch.randn(15, 5, generator=gen, dtype=torch.float64)
+    layer = make(heads=2).double()
+    perm = torch.randperm(15, generator=gen)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(15)
+    out = layer(x, edge_index)
+    out_perm = layer(x[perm], inverse[edge_index])  # node perm[k] is now called k
+    assert torch.allclose(out_perm, out[perm], atol=1e-12)
+
+
+def test_node_without_incoming_edges_gets_zero_aggregation(make) -> None:
+    x = torch.randn(4, 5)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 1]])  # nodes 0 and 3 receive nothing
+    layer = make(heads=2, add_self_loops=False, bias=False)
+    out = layer(x, edge_index)
+    assert torch.isfinite(out).all()
+    root = layer.root_term(x)
+    expected = torch.zeros(2, out.size(1)) if root is None else root[[0, 3]]
+    assert torch.allclose(out[[0, 3]], expected)
+    assert not torch.allclose(out[1], torch.zeros_like(out[1]))
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_large_inputs_stay_finite(make, scale: float) -> None:
+    edge_index, gen = random_graph(30, 120, seed=2)
+    x = torch.randn(30, 5, generator=gen) * scale
+    layer = make(heads=2)
+    out, (_, alpha) = layer(x, edge_index, return_attention_weights=True)
+    assert torch.isfinite(out).all() and torch.isfinite(alpha).all()
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
+
+
+def test_empty_graph_and_empty_edge_set(make) -> None:
+    layer = make(heads=2, concat=False)
+    out = layer(torch.empty(0, 5), torch.empty(2, 0, dtype=torch.long))
+    assert out.shape == (0, 4)
+    isolated = make(heads=2, add_self_loops=False, bias=False)
+    out = isolated(torch.randn(3, 5), torch.empty(2, 0, dtype=torch.long))
+    assert out.shape == (3, 8) and torch.isfinite(out).all()
+
+
+def test_dropout_only_in_training(make) -> None:
+    edge_index, gen = random_graph(20, 80, seed=3)
+    x = torch.randn(20, 5, generator=gen)
+    layer = make(heads=2, dropout=0.5)
+    layer.eval()
+    assert torch.equal(layer(x, edge_index), layer(x, edge_index))
+    layer.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(layer(x, edge_index), layer.eval()(x, edge_index))
+
+
+def test_reset_parameters_reinitialises(make) -> None:
+    layer = make(heads=2)
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    layer.reset_parameters()
+    changed = [k for k, v in layer.state_dict().items() if v.numel() > 1 and not torch.equal(v, before[k])]
+    assert changed, "reset_parameters left every weight unchanged"
+
+
+def test_lazy_in_channels() -> None:
+    layer = SparseGATConv(-1, 3, heads=2)
+    out = layer(torch.randn(4, 7), torch.tensor([[0, 1], [1, 2]]))
+    assert out.shape == (4, 6) and layer.lin.in_channels == 7
+
+
+def test_edge_softmax_is_finite_for_extreme_scores() -> None:
+    scores = torch.tensor([[1e30], [-1e30], [0.0], [3.0]])
+    target = torch.tensor([0, 0, 1, 1])
+    alpha = edge_softmax(scores, target, num_targets=3)
+    assert torch.isfinite(alpha).all()
+    expected = torch.tensor([1.0, 0.0, 1 / (1 + torch.e**3), 1 / (1 + torch.e**-3)])
+    assert torch.allclose(alpha.view(-1), expected, atol=1e-6)

@@ -1,0 +1,54 @@
+"""Bad input to a layer gives a clear error that names the problem."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+
+EDGES = torch.tensor([[0, 1, 2], [1, 2, 0]])
+
+
+@pytest.mark.parametrize("cls", [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv])
+def test_errors_name_the_problem(cls) -> None:
+    layer = cls(4, 2, heads=2)
+    x = torch.randn(3, 4)
+    with pytest.raises(ValueError, match=r"x_src has 5 features .* in_channels=4"):
+        layer(torch.randn(3, 5), EDGES)
+    with pytest.raises(ValueError, match=r"must be 2-D"):
+        layer(torch.randn(3), EDGES)
+    with pytest.raises(TypeError, match=r"floating-point"):
+        layer(torch.ones(3, 4, dtype=torch.long), EDGES)
+    with pytest.raises(TypeError, match=r"integer indices"):
+        layer(x, EDGES.float())
+    with pytest.raises(ValueError, match=r"shape \[2, E\]"):
+        layer(x, EDGES.T.contiguous())
+    with pytest.raises(ValueError, match=r"target indices in \[2, 7\] but there are only 3"):
+        layer(x, torch.tensor([[0, 1], [7, 2]]))
+    with pytest.raises(ValueError, match=r"source indices in \[-1, 1\]"):
+        layer(x, torch.tensor([[-1, 1], [0, 2]]))
+    with pytest.raises(ValueError, match=r"size=\(3, 2\) does not match"):
+        layer(x, EDGES, size=(3, 2))
+    with pytest.raises(TypeError, match=r"edge_index must be"):
+        layer(x, [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"transposed adjacency"):
+        layer(x, torch.sparse_coo_tensor(EDGES, torch.ones(3), (3, 4)))
+
+
+def test_nan_check_is_opt_in() -> None:
+    x = torch.randn(3, 4)
+    x[1, 2] = float("nan")
+    assert torch.isnan(SparseGATConv(4, 2)(x, EDGES)).any()
+    message = r"x_src contains NaN or infinite values in 1 rows \(first: node 1\)"
+    with pytest.raises(ValueError, match=message):
+        SparseGATConv(4, 2, check_finite=True)(x, EDGES)
+
+
+def test_constructor_validation() -> None:
+    with pytest.raises(ValueError, match="heads must be a positive int"):
+        L2AttnConv(4, 2, heads=0)
+    with pytest.raises(ValueError, match="dropout must lie in"):
+        MetricAttnConv(4, 2, dropout=1.5)
+    with pytest.raises(ValueError, match=r"same width; got in_channels=\(4, 3\)"):
+        MetricAttnConv((4, 3), 2)
