@@ -22,6 +22,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
+from tg_metricattn.layers.csr_graph import build_csr_graph
 from tg_metricattn.layers.edge_softmax import edge_softmax
 from tg_metricattn.layers.graph_input import (
     Adjacency,
@@ -33,6 +34,9 @@ from tg_metricattn.layers.graph_input import (
     with_self_loops,
 )
 from tg_metricattn.layers.score_terms import ScoreTerms, edge_scores
+from tg_metricattn.layers.sparse_kernels import SUPPORTED_DTYPES, aggregate
+
+PROPAGATIONS = ("auto", "csr", "scatter")
 
 
 class AttentionConv(MessagePassing):
@@ -54,6 +58,11 @@ class AttentionConv(MessagePassing):
         check_finite: raise a ``ValueError`` when the features hold NaN or infinity.
         validate: check shapes, dtypes and index ranges of every input (cheap; skipped
             automatically under ``torch.compile``).
+        propagation: ``"csr"`` sorts the edges by target and uses sparse kernels (CSR
+            matrix products, sampled dot products) whose backward keeps no E x H x C
+            tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
+            ``"auto"`` (default) takes ``"csr"`` for float32/float64 features in eager
+            mode and ``"scatter"`` under ``torch.compile`` or for other dtypes.
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class AttentionConv(MessagePassing):
         add_self_loops: bool = True,
         check_finite: bool = False,
         validate: bool = True,
+        propagation: str = "auto",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("aggr", "add")
@@ -76,6 +86,8 @@ class AttentionConv(MessagePassing):
             raise ValueError(f"heads must be a positive int; got {heads!r}.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1); got {dropout!r}.")
+        if propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation must be one of {PROPAGATIONS}; got {propagation!r}.")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.heads = heads
@@ -84,6 +96,7 @@ class AttentionConv(MessagePassing):
         self.add_self_loops = add_self_loops
         self.check_finite = check_finite
         self.validate = validate
+        self.propagation = propagation
 
     def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
         """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
@@ -155,15 +168,22 @@ class AttentionConv(MessagePassing):
         graph = to_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate=validate)
         if self.add_self_loops:
             graph = with_self_loops(graph)
-        source, target = graph.edge_index[0], graph.edge_index[1]
-
         value, terms = self.node_terms(x_src, x_dst)
-        scores = self.score_activation(edge_scores(terms, source, target))
-        alpha = edge_softmax(scores, target, graph.num_targets)
-        dropped = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = self.propagate(
-            graph.edge_index, value=value, alpha=dropped, size=(graph.num_sources, graph.num_targets)
-        )
+        if self.uses_csr(value):
+            csr_graph = build_csr_graph(graph.edge_index, graph.num_sources, graph.num_targets)
+            scores = edge_scores(terms, csr_graph.source, csr_graph.target, csr_graph)
+            alpha = edge_softmax(self.score_activation(scores), csr_graph.target, graph.num_targets)
+            dropped = F.dropout(alpha, p=self.dropout, training=self.training)
+            out = aggregate(dropped, value, csr_graph)
+            if return_attention_weights:  # back to the order of graph.edge_index
+                alpha = alpha.new_empty(alpha.shape).index_copy_(0, csr_graph.order, alpha)
+        else:
+            source, target = graph.edge_index[0], graph.edge_index[1]
+            scores = edge_scores(terms, source, target)
+            alpha = edge_softmax(self.score_activation(scores), target, graph.num_targets)
+            dropped = F.dropout(alpha, p=self.dropout, training=self.training)
+            size = (graph.num_sources, graph.num_targets)
+            out = self.propagate(graph.edge_index, value=value, alpha=dropped, size=size)
 
         out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
         root = self.root_term(x_dst)
@@ -174,6 +194,12 @@ class AttentionConv(MessagePassing):
         if return_attention_weights:
             return out, attention_in_layout(graph, alpha)
         return out
+
+    def uses_csr(self, value: Tensor) -> bool:
+        """Whether this call takes the sparse-kernel path (see ``propagation``)."""
+        if self.propagation == "auto":
+            return value.dtype in SUPPORTED_DTYPES and not torch.compiler.is_compiling()
+        return self.propagation == "csr"
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:
         """Weighted message a_ij v_j, shape ``[E, H, C]``."""

@@ -22,6 +22,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from tg_metricattn.layers.csr_graph import CSRGraph
+from tg_metricattn.layers.sparse_kernels import edge_dot
+
 
 class ScoreTerms(NamedTuple):
     """Per-node pieces of s_ij = <query_i, key_j> + target_bias_i + source_bias_j."""
@@ -32,14 +35,21 @@ class ScoreTerms(NamedTuple):
     source_bias: Tensor | None = None  # [N_src, H]
 
 
-def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor) -> Tensor:
+def edge_scores(
+    terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None = None
+) -> Tensor:
     """Evaluate s_ij = <q_i, k_j> + b_i + c_j on the edges ``source[e] -> target[e]``.
 
-    Returns a tensor of shape ``[E, H]``.
+    With ``csr_graph`` (whose target-major edges must be ``source``/``target``) the dot
+    products come from a sampled sparse product that keeps no per-edge features;
+    otherwise from gathered rows. Returns a tensor of shape ``[E, H]``.
     """
     score: Tensor | None = None
     if terms.query is not None and terms.key is not None:
-        score = (terms.query.index_select(0, target) * terms.key.index_select(0, source)).sum(-1)
+        if csr_graph is not None:
+            score = edge_dot(terms.query, terms.key, csr_graph)
+        else:
+            score = (terms.query.index_select(0, target) * terms.key.index_select(0, source)).sum(-1)
     for bias, index in ((terms.target_bias, target), (terms.source_bias, source)):
         if bias is not None:
             gathered = bias.index_select(0, index)

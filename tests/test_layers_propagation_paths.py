@@ -1,0 +1,78 @@
+"""The sparse-kernel path ("csr") equals PyG's gather/scatter path ("scatter")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import GATConv
+
+from tests.layer_cases import random_graph
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn.layers.csr_graph import build_csr_graph
+from tg_metricattn.layers.sparse_kernels import aggregate, edge_dot
+
+CLASSES = [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv]
+
+
+def _graph_with_quirks(seed: int) -> torch.Tensor:
+    """Random edges plus self-loops, a duplicate edge and two nodes without in-edges."""
+    edge_index, _ = random_graph(20, 70, seed=seed)
+    edge_index = edge_index[:, (edge_index[1] != 3) & (edge_index[1] != 11)]
+    extra = torch.tensor([[5, 7, 2, 2], [5, 7, 9, 9]])
+    return torch.cat([edge_index, extra], dim=1)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_paths_agree_on_outputs_weights_and_gradients(cls, self_loops: bool) -> None:
+    edge_index = _graph_with_quirks(seed=1)
+    torch.manual_seed(0)
+    csr = cls(6, 4, heads=3, add_self_loops=self_loops, propagation="csr").double()
+    scatter = cls(6, 4, heads=3, add_self_loops=self_loops, propagation="scatter").double()
+    scatter.load_state_dict(csr.state_dict())
+    results = []
+    for layer in (csr, scatter):
+        x = torch.randn(20, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+        x.requires_grad_()
+        out, (used, alpha) = layer(x, edge_index, return_attention_weights=True)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        grads = [x.grad] + [p.grad for p in layer.parameters()]
+        results.append((out, used, alpha, grads))
+    (out_a, used_a, alpha_a, grads_a), (out_b, used_b, alpha_b, grads_b) = results
+    assert torch.equal(used_a, used_b)
+    assert (out_a - out_b).abs().max() < 1e-12
+    assert (alpha_a - alpha_b).abs().max() < 1e-12
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        assert (ga - gb).abs().max() < 1e-10
+
+
+def test_scatter_path_also_equals_gatconv() -> None:
+    edge_index = _graph_with_quirks(seed=2)
+    x = torch.randn(20, 6, dtype=torch.float64)
+    ours = SparseGATConv(6, 4, heads=2, propagation="scatter").double()
+    theirs = GATConv(6, 4, heads=2).double()
+    theirs.load_state_dict(ours.state_dict())
+    assert (ours(x, edge_index) - theirs(x, edge_index)).abs().max() < 1e-9
+
+
+def test_kernels_gradcheck_bipartite() -> None:
+    edge_index, gen = random_graph(7, 18, seed=4, num_targets=5)
+    graph = build_csr_graph(edge_index, 7, 5)
+    weights = torch.rand(18, 2, dtype=torch.float64, generator=gen, requires_grad=True)
+    values = torch.randn(7, 2, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    left = torch.randn(5, 2, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda w, v: aggregate(w, v, graph), (weights, values))
+    assert torch.autograd.gradcheck(lambda a, b: edge_dot(a, b, graph), (left, values))
+
+
+def test_unknown_propagation_is_rejected() -> None:
+    with pytest.raises(ValueError, match="propagation must be one of"):
+        SparseGATConv(4, 2, propagation="dense")
+
+
+def test_bfloat16_falls_back_to_scatter() -> None:
+    layer = MetricAttnConv(4, 2, heads=2).to(torch.bfloat16)
+    x = torch.randn(6, 4, dtype=torch.bfloat16)
+    out = layer(x, torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    assert not layer.uses_csr(x)
