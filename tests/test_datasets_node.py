@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from tests.dataset_fixtures import copy_shared, write_ogbn_arxiv
+from tg_metricattn.datasets import load_node_dataset, random_per_class_split
+
+
+def test_cora_public_split(tmp_path):
+    copy_shared("Planetoid/Cora", tmp_path)
+    data, info = load_node_dataset("Cora", tmp_path)
+    assert (data.num_nodes, data.edge_index.size(1), data.x.size(1)) == (2708, 10556, 1433)
+    assert info.num_classes == 7 and int(data.y.max()) == 6
+    assert [int(data[f"{s}_mask"].sum()) for s in info.split_names] == [140, 500, 1000]
+    assert info.split_kind == "public"
+    assert torch.equal(torch.bincount(data.y[data.train_mask]), torch.full((7,), 20))
+
+
+def test_citeseer_public_split(tmp_path):
+    copy_shared("Planetoid/CiteSeer", tmp_path)
+    data, info = load_node_dataset("citeseer", tmp_path)
+    assert (data.num_nodes, data.edge_index.size(1), info.num_features, info.num_classes) == (
+        3327,
+        9104,
+        3703,
+        6,
+    )
+    assert [int(data[f"{s}_mask"].sum()) for s in ("train", "val", "test")] == [120, 500, 1000]
+
+
+def test_amazon_photo_random_split_is_seeded(tmp_path):
+    copy_shared("Amazon/Photo", tmp_path)
+    data, info = load_node_dataset("Amazon-Photo", tmp_path, split=1)
+    assert (data.num_nodes, data.edge_index.size(1), info.num_features, info.num_classes) == (
+        7650,
+        238162,
+        745,
+        8,
+    )
+    assert info.split_kind == "random-per-class" and info.split_index == 1
+    assert int(data.train_mask.sum()) == 8 * 20 and int(data.val_mask.sum()) == 8 * 30
+    assert int(data.test_mask.sum()) == 7650 - 400
+    assert not (data.train_mask & data.test_mask).any()
+    again, _ = load_node_dataset("Amazon/Photo", tmp_path, split=1)  # generic 'Class/name' form
+    other, _ = load_node_dataset("photo", tmp_path, split=2)
+    assert torch.equal(again.train_mask, data.train_mask)
+    assert not torch.equal(other.train_mask, data.train_mask)
+
+
+def test_minesweeper_published_splits(tmp_path):
+    copy_shared("Heterophilous/minesweeper", tmp_path)
+    data, info = load_node_dataset("Minesweeper", tmp_path, split=3)
+    assert (data.num_nodes, data.edge_index.size(1), info.num_classes, info.num_features) == (
+        10000,
+        78804,
+        2,
+        7,
+    )
+    assert info.num_splits == 10 and info.split_index == 3 and info.split_kind == "published"
+    assert data.train_mask.dim() == 1
+    assert [int(data[f"{s}_mask"].sum()) for s in ("train", "val", "test")] == [5000, 2500, 2500]
+    with pytest.raises(ValueError, match="10 published splits"):
+        load_node_dataset("Minesweeper", tmp_path, split=10)
+
+
+def test_ogbn_arxiv_raw_format_fixture(tmp_path):
+    truth = write_ogbn_arxiv(tmp_path)
+    data, info = load_node_dataset("ogbn-arxiv", tmp_path)
+    n = truth["num_nodes"]
+    assert data.num_nodes == n and data.x.shape == (n, 8)
+    assert data.y.shape == (n,) and torch.equal(data.y, torch.as_tensor(truth["labels"]))
+    assert info.num_classes == 40 and info.split_kind == "official"
+    # undirected: every input edge present in both directions
+    pairs = set(map(tuple, data.edge_index.t().tolist()))
+    for s, d in truth["edges"]:
+        assert (int(s), int(d)) in pairs and (int(d), int(s)) in pairs
+    assert torch.equal(data.train_mask.nonzero().view(-1), torch.as_tensor(sorted(truth["split"]["train"])))
+    assert int(data.val_mask.sum()) == 6 and int(data.test_mask.sum()) == n - 24
+    acc = info.evaluator.eval({"y_true": data.y[:, None], "y_pred": data.y[:, None]})["acc"]
+    assert acc == 1.0
+    # second load reads the processed file (weights_only load with PyG classes allowed)
+    data2, _ = load_node_dataset("ogbn-arxiv", tmp_path)
+    assert torch.equal(data2.edge_index, data.edge_index)
+
+
+def test_ogb_folder_without_release_file_fails_clearly(tmp_path):
+    write_ogbn_arxiv(tmp_path)
+    (tmp_path / "ogb" / "ogbn_arxiv" / "RELEASE_v1.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"RELEASE_v1\.txt"):
+        load_node_dataset("ogbn-arxiv", tmp_path)
+
+
+def test_unknown_name_and_bad_split(tmp_path):
+    with pytest.raises(ValueError, match="Unknown node dataset"):
+        load_node_dataset("NotADataset", tmp_path)
+    with pytest.raises(ValueError, match="non-negative int"):
+        load_node_dataset("Cora", tmp_path, split=-1)
+
+
+def test_random_per_class_split_counts():
+    y = torch.tensor([0] * 60 + [1] * 40 + [2] * 10)
+    train, val, test = random_per_class_split(y, train_per_class=20, val_per_class=30, seed=0)
+    assert torch.equal(torch.bincount(y[train]), torch.tensor([20, 20, 10]))
+    assert torch.equal(torch.bincount(y[val], minlength=3), torch.tensor([30, 20, 0]))
+    assert int(test.sum()) == 10 and not (train & val).any()
+    with pytest.raises(ValueError, match="1-D"):
+        random_per_class_split(y[:, None])

@@ -1,0 +1,43 @@
+import pickle
+
+import pytest
+import torch
+from ogb.graphproppred import PygGraphPropPredDataset
+from torch_geometric.data import Data
+
+from tests.dataset_fixtures import copy_shared
+from tg_metricattn.datasets import load_graph_dataset, ogb_safe_load
+
+
+def test_ogbg_molbace_split_evaluator_and_cache(tmp_path, monkeypatch):
+    copy_shared("ogb/ogbg_molbace", tmp_path)
+    dataset, info = load_graph_dataset("ogbg-molbace", tmp_path)
+    assert len(dataset) == info.num_graphs == 1513
+    assert {k: len(v) for k, v in info.split.items()} == {"train": 1210, "valid": 151, "test": 152}
+    assert (info.num_node_features, info.num_edge_features, info.num_tasks) == (9, 3, 1)
+    assert info.eval_metric == "rocauc"
+    y = torch.cat([dataset[int(i)].y for i in info.split["test"]])
+    assert set(y.view(-1).tolist()) == {0, 1}
+    score = info.evaluator.eval({"y_true": y, "y_pred": y.float()})["rocauc"]
+    assert score == pytest.approx(1.0)
+
+    def no_processing(self):
+        raise AssertionError("process() called although the processed file exists")
+
+    monkeypatch.setattr(PygGraphPropPredDataset, "process", no_processing)
+    again, _ = load_graph_dataset("ogbg-molbace", tmp_path)
+    assert torch.equal(again[0].x, dataset[0].x)
+
+
+def test_safe_globals_only_inside_the_context(tmp_path):
+    path = tmp_path / "data.pt"
+    torch.save(Data(x=torch.ones(2, 1), edge_index=torch.tensor([[0], [1]])), path)
+    with ogb_safe_load():
+        assert torch.load(path).num_nodes == 2
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)  # weights_only stays on outside the context
+
+
+def test_graph_loader_rejects_node_dataset(tmp_path):
+    with pytest.raises(ValueError, match="load_node_dataset"):
+        load_graph_dataset("ogbn-arxiv", tmp_path)

@@ -1,0 +1,73 @@
+"""Datasets: node-classification graphs (Planetoid, PyG benchmarks, OGB), OGB graph sets,
+triangle meshes with segmentation labels (RNA, human bodies, any folder), and synthetic data.
+
+Real data is found under a ``root`` (for tests and demos: ``$TGMA_DATA``, copied into a
+private folder with :func:`copy_dataset`); PyG/OGB download what is absent when a network
+is available.
+"""
+
+from tg_metricattn.datasets.csbm import contextual_sbm, edge_homophily
+from tg_metricattn.datasets.data_root import DATA_ENV_VAR, copy_dataset, get_data_root
+from tg_metricattn.datasets.human_segmentation import HumanSegmentation
+from tg_metricattn.datasets.mesh_data import (
+    IGNORE_INDEX,
+    face_to_vertex_labels,
+    mesh_edge_index,
+    mesh_laplacian,
+    mesh_to_data,
+)
+from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
+from tg_metricattn.datasets.mesh_features import heat_kernel_signature, mesh_features, normalize_positions
+from tg_metricattn.datasets.mesh_folder import MeshFolder
+from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh, read_off
+from tg_metricattn.datasets.mesh_operators import (
+    cotangent_laplacian,
+    laplace_beltrami_eigenpairs,
+    lumped_mass,
+)
+from tg_metricattn.datasets.mesh_transforms import RandomRotation, random_rotation_matrix
+from tg_metricattn.datasets.node_datasets import NodeDatasetInfo, known_node_datasets, load_node_dataset
+from tg_metricattn.datasets.ogb_datasets import GraphDatasetInfo, load_graph_dataset, ogb_safe_load
+from tg_metricattn.datasets.rna_segmentation import RNASegmentation
+from tg_metricattn.datasets.splits import random_per_class_split
+from tg_metricattn.datasets.synthetic_meshes import PART_NAMES, SyntheticMeshSegmentation, make_figure
+
+__all__ = [
+    "DATA_ENV_VAR",
+    "IGNORE_INDEX",
+    "PART_NAMES",
+    "GraphDatasetInfo",
+    "HumanSegmentation",
+    "MeshFolder",
+    "MeshFormatError",
+    "MeshItem",
+    "MeshSegmentationDataset",
+    "NodeDatasetInfo",
+    "RNASegmentation",
+    "RandomRotation",
+    "SyntheticMeshSegmentation",
+    "contextual_sbm",
+    "copy_dataset",
+    "cotangent_laplacian",
+    "edge_homophily",
+    "face_to_vertex_labels",
+    "get_data_root",
+    "heat_kernel_signature",
+    "known_node_datasets",
+    "laplace_beltrami_eigenpairs",
+    "load_graph_dataset",
+    "load_node_dataset",
+    "lumped_mass",
+    "make_figure",
+    "mesh_edge_index",
+    "mesh_features",
+    "mesh_laplacian",
+    "mesh_to_data",
+    "normalize_positions",
+    "ogb_safe_load",
+    "random_per_class_split",
+    "random_rotation_matrix",
+    "read_labels",
+    "read_mesh",
+    "read_off",
+]

@@ -1,0 +1,220 @@
+"""One entry point for the node-classification graphs: Planetoid, PyG benchmark classes, ``ogbn-*``.
+
+Every loader returns a PyG :class:`~torch_geometric.data.Data` with ``x``, ``edge_index``,
+``y`` (``[N]`` long) and one split as boolean masks ``train_mask``, ``val_mask``,
+``test_mask`` (``[N]``), plus a :class:`NodeDatasetInfo` describing it.
+
+Where the data is: ``root`` is a data root (e.g. ``$TGMA_DATA``) with one sub-folder per
+family, the layout PyG/OGB use themselves: ``<root>/Planetoid/Cora``,
+``<root>/Amazon/Photo``, ``<root>/Coauthor/CS``, ``<root>/Heterophilous/minesweeper``,
+``<root>/WebKB/cornell``, ``<root>/Actor``, ``<root>/WikipediaNetwork/chameleon``,
+``<root>/ogb/ogbn_arxiv``. Data already there is used as it is; data that is absent is
+downloaded by the PyG/OGB class when a network is available.
+
+Splits:
+- Planetoid: the public split (Yang et al. 2016: 20 per class / 500 / 1000).
+- HeterophilousGraphDataset, WebKB, Actor, WikipediaNetwork: the 10 published splits;
+  ``split`` (0..9) chooses one.
+- Amazon, Coauthor (and any other class without split masks): no official split exists;
+  a seeded random split as Shchur et al. 2018, ``train_per_class`` (20) and
+  ``val_per_class`` (30) nodes per class, the rest test; ``split`` is the seed.
+- ``ogbn-*``: the official OGB split (``valid`` becomes ``val_mask``); the graph is made
+  undirected and ``y`` squeezed to ``[N]``; ``info.evaluator`` is the OGB ``Evaluator``
+  (it expects ``y_true``/``y_pred`` of shape ``[n, 1]``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_geometric.datasets as pyg_datasets
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
+from tg_metricattn.datasets.splits import random_per_class_split
+
+__all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset"]
+
+SPLIT_NAMES = ("train", "val", "test")
+
+# alias (lower case) -> (PyG class name, sub-folder of root, name argument or None, extra kwargs)
+_ALIASES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
+    "cora": ("Planetoid", "Planetoid", "Cora", {"split": "public"}),
+    "citeseer": ("Planetoid", "Planetoid", "CiteSeer", {"split": "public"}),
+    "pubmed": ("Planetoid", "Planetoid", "PubMed", {"split": "public"}),
+    "amazon-photo": ("Amazon", "Amazon", "Photo", {}),
+    "amazon-computers": ("Amazon", "Amazon", "Computers", {}),
+    "photo": ("Amazon", "Amazon", "Photo", {}),
+    "computers": ("Amazon", "Amazon", "Computers", {}),
+    "coauthor-cs": ("Coauthor", "Coauthor", "CS", {}),
+    "coauthor-physics": ("Coauthor", "Coauthor", "Physics", {}),
+    "roman-empire": ("HeterophilousGraphDataset", "Heterophilous", "Roman-empire", {}),
+    "amazon-ratings": ("HeterophilousGraphDataset", "Heterophilous", "Amazon-ratings", {}),
+    "minesweeper": ("HeterophilousGraphDataset", "Heterophilous", "Minesweeper", {}),
+    "tolokers": ("HeterophilousGraphDataset", "Heterophilous", "Tolokers", {}),
+    "questions": ("HeterophilousGraphDataset", "Heterophilous", "Questions", {}),
+    "cornell": ("WebKB", "WebKB", "Cornell", {}),
+    "texas": ("WebKB", "WebKB", "Texas", {}),
+    "wisconsin": ("WebKB", "WebKB", "Wisconsin", {}),
+    "actor": ("Actor", "Actor", None, {}),
+    "chameleon": ("WikipediaNetwork", "WikipediaNetwork", "chameleon", {"geom_gcn_preprocess": True}),
+    "squirrel": ("WikipediaNetwork", "WikipediaNetwork", "squirrel", {"geom_gcn_preprocess": True}),
+}
+
+
+@dataclass
+class NodeDatasetInfo:
+    """A short description of a node-classification graph and of the split in use.
+
+    Attributes:
+        split_kind: ``'public'``, ``'official'`` (OGB), ``'published'`` (one of several
+            published splits, ``split_index`` says which) or ``'random-per-class'`` (seeded,
+            ``split_index`` is the seed).
+        num_splits: how many published splits exist (1 for a single official split).
+    """
+
+    name: str
+    num_nodes: int
+    num_edges: int
+    num_features: int
+    num_classes: int
+    split_names: tuple[str, ...] = SPLIT_NAMES
+    split_kind: str = "public"
+    split_index: int | None = None
+    num_splits: int = 1
+    evaluator: Any = field(default=None, repr=False)
+
+
+def known_node_datasets() -> list[str]:
+    """The short names :func:`load_node_dataset` accepts besides ``'ogbn-*'`` and ``'Class/name'``."""
+    return sorted(_ALIASES)
+
+
+def _resolve(name: str) -> tuple[str, str, str | None, dict[str, Any]]:
+    key = name.strip().lower().replace("_", "-")
+    if key in _ALIASES:
+        return _ALIASES[key]
+    class_name, _, arg = name.partition("/")
+    if class_name and hasattr(pyg_datasets, class_name):
+        return class_name, class_name, (arg or None), {}
+    raise ValueError(
+        f"Unknown node dataset {name!r}. Use one of {', '.join(known_node_datasets())}, an OGB name "
+        "such as 'ogbn-arxiv', or 'ClassName/name' for any class in torch_geometric.datasets "
+        "(for example 'Amazon/Photo')."
+    )
+
+
+def _pick_mask(mask: torch.Tensor, split: int, name: str) -> torch.Tensor:
+    if mask.dim() == 1:
+        return mask.bool()
+    if not 0 <= split < mask.size(1):
+        raise ValueError(
+            f"{name} has {mask.size(1)} published splits; split must be in 0..{mask.size(1) - 1}, got {split}."
+        )
+    return mask[:, split].bool()
+
+
+def load_node_dataset(
+    name: str,
+    root: str | os.PathLike,
+    split: int = 0,
+    *,
+    train_per_class: int = 20,
+    val_per_class: int = 30,
+    transform: Any = None,
+) -> tuple[Data, NodeDatasetInfo]:
+    """Load a node-classification graph with one train/val/test split as masks.
+
+    Args:
+        name: a short name (``'Cora'``, ``'CiteSeer'``, ``'PubMed'``, ``'Amazon-Photo'``,
+            ``'Coauthor-CS'``, ``'Minesweeper'``, ``'Tolokers'``, ``'Cornell'``, ``'Actor'``,
+            ``'Chameleon'``, ... see :func:`known_node_datasets`), an OGB name
+            (``'ogbn-arxiv'``), or ``'ClassName/name'`` for any ``torch_geometric.datasets``
+            class that takes ``(root, name)``.
+        root: the data root; see the module docstring for the folder of each family.
+        split: which published split (0-based) for datasets with several; the seed of the
+            random split for datasets without one; ignored for Planetoid and OGB.
+        train_per_class, val_per_class: sizes of the random split (Shchur et al. 2018).
+        transform: an optional transform applied to the returned ``Data``.
+
+    Returns:
+        ``(data, info)``.
+    """
+    if not isinstance(split, int) or isinstance(split, bool) or split < 0:
+        raise ValueError(f"split must be a non-negative int, got {split!r}.")
+    root = Path(root)
+    if name.lower().startswith("ogbn-"):
+        data, info = _load_ogbn(name.lower(), root)
+    else:
+        class_name, folder, arg, kwargs = _resolve(name)
+        cls = getattr(pyg_datasets, class_name)
+        args = (str(root / folder),) if arg is None else (str(root / folder), arg)
+        dataset = cls(*args, **kwargs)
+        data = dataset[0]
+        display = class_name if arg is None else f"{arg}"
+        if getattr(data, "y", None) is None or data.y.dim() != 1 or data.y.is_floating_point():
+            raise ValueError(
+                f"{name!r} is not a single-label node-classification dataset (y is not a 1-D long tensor)."
+            )
+        num_classes = int(dataset.num_classes)
+        has_masks = all(getattr(data, f"{s}_mask", None) is not None for s in SPLIT_NAMES)
+        if has_masks:
+            num_splits = 1 if data.train_mask.dim() == 1 else int(data.train_mask.size(1))
+            for s in SPLIT_NAMES:
+                data[f"{s}_mask"] = _pick_mask(data[f"{s}_mask"], split, display)
+            kind = "public" if class_name == "Planetoid" else ("published" if num_splits > 1 else "official")
+            index = split if num_splits > 1 else None
+        else:
+            masks = random_per_class_split(data.y, num_classes, train_per_class, val_per_class, seed=split)
+            for s, m in zip(SPLIT_NAMES, masks, strict=True):
+                data[f"{s}_mask"] = m
+            kind, index, num_splits = "random-per-class", split, 1
+        info = NodeDatasetInfo(
+            name=display,
+            num_nodes=int(data.num_nodes),
+            num_edges=int(data.edge_index.size(1)),
+            num_features=int(data.x.size(1)),
+            num_classes=num_classes,
+            split_kind=kind,
+            split_index=index,
+            num_splits=num_splits,
+        )
+    if transform is not None:
+        data = transform(data)
+    return data, info
+
+
+def _load_ogbn(name: str, root: Path) -> tuple[Data, NodeDatasetInfo]:
+    from ogb.nodeproppred import Evaluator
+
+    dataset = open_ogb_dataset(name, root)
+    if getattr(dataset, "is_hetero", False):
+        raise ValueError(f"{name} is heterogeneous; load_node_dataset handles homogeneous OGB graphs only.")
+    data = dataset[0]
+    num_nodes = int(data.num_nodes)
+    y = data.y.view(-1).long() if data.y.dim() == 2 and data.y.size(1) == 1 else data.y
+    edge_index = to_undirected(data.edge_index, num_nodes=num_nodes)
+    out = Data(x=data.x, edge_index=edge_index, y=y, num_nodes=num_nodes)
+    for key in ("node_year", "node_species"):
+        if getattr(data, key, None) is not None:
+            out[key] = data[key]
+    split_idx = ogb_split(dataset)
+    for ours, theirs in zip(SPLIT_NAMES, ("train", "valid", "test"), strict=True):
+        mask = torch.zeros(num_nodes, dtype=torch.bool)
+        mask[split_idx[theirs]] = True
+        out[f"{ours}_mask"] = mask
+    info = NodeDatasetInfo(
+        name=name,
+        num_nodes=num_nodes,
+        num_edges=int(edge_index.size(1)),
+        num_features=int(data.x.size(1)) if data.x is not None else 0,
+        num_classes=int(dataset.num_classes),
+        split_kind="official",
+        evaluator=Evaluator(name),
+    )
+    return out, info
