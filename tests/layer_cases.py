@@ -6,9 +6,7 @@ import torch
 from torch import Tensor
 
 
-def random_graph(
-    num_nodes: int, num_edges: int, seed: int, num_targets: int | None = None
-) -> tuple[Tensor, Tensor]:
+def random_graph(num_nodes: int, num_edges: int, seed: int, num_targets: int | None = None) -> tuple[Tensor, Tensor]:
     """Random directed edges without duplicates; ``num_targets`` makes it bipartite."""
     gen = torch.Generator().manual_seed(seed)
     num_targets = num_nodes if num_targets is None else num_targets

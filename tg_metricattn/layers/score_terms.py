@@ -35,9 +35,7 @@ class ScoreTerms(NamedTuple):
     source_bias: Tensor | None = None  # [N_src, H]
 
 
-def edge_scores(
-    terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None = None
-) -> Tensor:
+def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None = None) -> Tensor:
     """Evaluate s_ij = <q_i, k_j> + b_i + c_j on the edges ``source[e] -> target[e]``.
 
     With ``csr_graph`` (whose target-major edges must be ``source``/``target``) the dot

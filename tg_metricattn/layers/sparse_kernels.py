@@ -17,12 +17,17 @@ E x H x C tensor of gathered features. The kernels are torch's CSR matrix produc
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
 from tg_metricattn.layers.csr_graph import CSRGraph
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+# torch flags every CSR construction as beta; the kernels used here are stable MKL/cuSPARSE calls.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
 
 
 def _csr(ptr: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:

@@ -1,0 +1,48 @@
+"""Peak resident memory of a block of code, sampled from /proc by a background thread.
+
+torch has no allocator statistics on CPU, but glibc serves large tensors with mmap and
+returns them on free, so the resident set size follows the live tensors. A thread reads
+/proc/self/statm every ``interval`` seconds while the block runs (torch kernels release
+the GIL) and reports the peak above the level at entry.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes() -> int:
+    """Current resident set size of this process in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class PeakMemory:
+    """Context manager: ``peak_bytes`` = max RSS during the block minus RSS at entry."""
+
+    def __init__(self, interval: float = 2e-4) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+
+    def __enter__(self) -> PeakMemory:
+        self._base = resident_bytes()
+        self._peak = self._base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, resident_bytes())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._peak = max(self._peak, resident_bytes())
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = self._peak - self._base

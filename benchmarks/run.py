@@ -1,0 +1,190 @@
+"""Speed and memory of the attention layers against PyG's own, in one process.
+
+    python -m benchmarks.run            # full: Cora-sized, 1M and 4M random edges, 300x300 grid mesh
+    python -m benchmarks.run --quick    # small graphs only (seconds), as the test suite runs it
+
+For every graph and layer (in=128, 8 heads x 8 channels, no added self-loops so that all
+layers see the same edges): median / min / max over ``--repeats`` timed calls after one
+warm-up, of the forward pass (under ``torch.no_grad``) and of forward+backward; the peak
+resident memory of each (see ``benchmarks/memory.py``); edges/s; and ratios against PyG
+``GATConv`` (time: PyG time / ours, > 1 is faster; memory: ours / PyG, < 1 is leaner).
+Also prints the machine's copy/gather bandwidth and each layer's distance from the
+implied forward lower bound. Writes everything as JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch_geometric
+from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
+
+from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
+from benchmarks.graphs import benchmark_graphs
+from benchmarks.memory import PeakMemory
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+
+IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
+
+# name -> (constructor, source rows gathered per edge by a fused forward)
+LAYERS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
+    "PyG GATConv": (lambda: GATConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 1),
+    "PyG GATv2Conv": (lambda: GATv2Conv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 1),
+    "PyG TransformerConv": (lambda: TransformerConv(IN_CHANNELS, CHANNELS, heads=HEADS, root_weight=False), 2),
+    "SparseGATConv": (lambda: SparseGATConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 1),
+    "DotAttnConv": (
+        lambda: DotAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, root_weight=False),
+        2,
+    ),
+    "L2AttnConv": (lambda: L2AttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 2),
+    "MetricAttnConv": (lambda: MetricAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 2),
+}
+REFERENCE = "PyG GATConv"
+
+
+def time_calls(fn: Callable[[], object], repeats: int) -> dict[str, float]:
+    """Median, min and max seconds over ``repeats`` calls after one warm-up call; peak memory."""
+    fn()
+    times = []
+    with PeakMemory() as memory:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "peak_MB": memory.peak_bytes / 2**20,
+    }
+
+
+def measure_layer(layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor, repeats: int) -> dict:
+    """Forward (no grad) and forward+backward timings of one layer on one graph."""
+
+    def forward() -> None:
+        with torch.no_grad():
+            layer(x, edge_index)
+
+    def forward_backward() -> None:
+        layer.zero_grad(set_to_none=True)
+        layer(x, edge_index).sum().backward()
+
+    return {"forward": time_calls(forward, repeats), "forward_backward": time_calls(forward_backward, repeats)}
+
+
+def check_paths_agree(x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, float]:
+    """Max |csr - scatter| of each of our layers' outputs (the fast path equals the reference)."""
+    errors = {}
+    for name in ("SparseGATConv", "DotAttnConv", "L2AttnConv", "MetricAttnConv"):
+        torch.manual_seed(0)
+        layer = LAYERS[name][0]()
+        with torch.no_grad():
+            layer.propagation = "csr"
+            fast = layer(x, edge_index)
+            layer.propagation = "scatter"
+            reference = layer(x, edge_index)
+        errors[name] = (fast - reference).abs().max().item()
+    return errors
+
+
+def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool) -> dict:
+    """Measure every layer on every graph; return the results as a dict."""
+    bandwidth = measure_bandwidth(64 if quick else 256)
+    results: dict = {
+        "machine": {
+            "torch": torch.__version__,
+            "torch_geometric": torch_geometric.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+        "config": {"in_channels": IN_CHANNELS, "heads": HEADS, "channels": CHANNELS, "repeats": repeats},
+        "bandwidth": bandwidth,
+        "graphs": {},
+    }
+    for graph_name, (num_nodes, edge_index) in benchmark_graphs(quick).items():
+        x = torch.randn(num_nodes, IN_CHANNELS)
+        num_edges = edge_index.size(1)
+        graph_result = {"num_nodes": num_nodes, "num_edges": num_edges, "layers": {}}
+        graph_result["max_abs_csr_minus_scatter"] = check_paths_agree(x, edge_index)
+        variants = [(name, False) for name in layers]
+        if compile_layers:
+            variants += [(name, True) for name in (REFERENCE, "SparseGATConv", "MetricAttnConv")]
+        for name, compiled in variants:
+            torch.manual_seed(0)
+            layer = LAYERS[name][0]()
+            label = f"{name} (compiled)" if compiled else name
+            if compiled:
+                layer = torch.compile(layer, dynamic=False)
+            entry = measure_layer(layer, x, edge_index, repeats)
+            bound = forward_lower_bound_s(num_edges, LAYERS[name][1], HEADS, CHANNELS, bandwidth)
+            entry["forward_lower_bound_s"] = bound
+            graph_result["layers"][label] = entry
+            print_row(graph_name, label, num_edges, entry, graph_result["layers"].get(REFERENCE))
+            del layer
+        results["graphs"][graph_name] = graph_result
+    return results
+
+
+def print_row(graph: str, label: str, num_edges: int, entry: dict, reference: dict | None) -> None:
+    fwd, fb = entry["forward"], entry["forward_backward"]
+    to_bound = fwd["median_s"] / entry["forward_lower_bound_s"]
+    speed = mem = ""
+    if reference is not None:
+        speed = f"{reference['forward_backward']['median_s'] / fb['median_s']:5.2f}x"
+        mem = f"{fb['peak_MB'] / max(reference['forward_backward']['peak_MB'], 1e-9):5.2f}x"
+    print(
+        f"{graph:<24} {label:<30} "
+        f"fwd {fwd['median_s'] * 1e3:8.1f} ms [{fwd['min_s'] * 1e3:.0f}-{fwd['max_s'] * 1e3:.0f}] "
+        f"{fwd['peak_MB']:7.0f} MB | "
+        f"fwd+bwd {fb['median_s'] * 1e3:8.1f} ms [{fb['min_s'] * 1e3:.0f}-{fb['max_s'] * 1e3:.0f}] "
+        f"{fb['peak_MB']:7.0f} MB {num_edges / fb['median_s'] / 1e6:6.2f} Medges/s | "
+        f"vs GATConv: speed {speed:>6} mem {mem:>6} | fwd/bound {to_bound:5.1f}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small graphs only (for CI)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 10, quick 3)")
+    parser.add_argument("--layers", default=",".join(LAYERS), help="comma-separated subset of: " + ", ".join(LAYERS))
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd GATConv and ours")
+    parser.add_argument("--out", default="results/benchmark.json", help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    layers = [name.strip() for name in args.layers.split(",")]
+    unknown = [name for name in layers if name not in LAYERS]
+    if unknown:
+        parser.error(f"unknown layers {unknown}; choose from {list(LAYERS)}")
+    if REFERENCE not in layers:
+        layers.insert(0, REFERENCE)
+    repeats = args.repeats or (3 if args.quick else 10)
+    bw = measure_bandwidth(64 if args.quick else 256)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; copy {bw['copy_GBps']:.1f} GB/s, "
+        f"gather {bw['gather_rows_per_s'] / 1e6:.1f} M rows/s of {bw['gather_row_floats']} floats",
+        flush=True,
+    )
+    results = run(args.quick, repeats, layers, args.compile)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, out)
+    for graph, result in results["graphs"].items():
+        worst = max(result["max_abs_csr_minus_scatter"].values())
+        print(f"{graph}: fast path vs reference path, max |difference| {worst:.2e}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
