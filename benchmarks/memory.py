@@ -1,18 +1,34 @@
 """Peak resident memory of a block of code, sampled from /proc by a background thread.
 
-torch has no allocator statistics on CPU, but glibc serves large tensors with mmap and
-returns them on free, so the resident set size follows the live tensors. A thread reads
+torch has no allocator statistics on CPU, but glibc serves large blocks with mmap and
+returns them to the system on free, so the resident set size follows the live tensors.
+By default glibc raises its mmap threshold (up to 32 MB) after frees and then keeps
+freed blocks in its heap, hiding them from RSS; :func:`fix_mmap_threshold` pins the
+threshold (``mallopt``) so that every block above 64 KiB is mapped and unmapped. That
+changes allocation speed, so the benchmark measures memory in a pass after all timings. A thread reads
 /proc/self/statm every ``interval`` seconds while the block runs (torch kernels release
 the GIL) and reports the peak above the level at entry.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
 import time
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_M_MMAP_THRESHOLD = -3
+
+
+def fix_mmap_threshold(threshold_bytes: int = 64 * 1024) -> bool:
+    """Serve every allocation above ``threshold_bytes`` by mmap (glibc only); True on success."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold_bytes))
 
 
 def resident_bytes() -> int:

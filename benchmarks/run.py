@@ -5,8 +5,9 @@
 
 For every graph and layer (in=128, 8 heads x 8 channels, no added self-loops so that all
 layers see the same edges): median / min / max over ``--repeats`` timed calls after one
-warm-up, of the forward pass (under ``torch.no_grad``) and of forward+backward; the peak
-resident memory of each (see ``benchmarks/memory.py``); edges/s; and ratios against PyG
+warm-up, of the forward pass (under ``torch.no_grad``) and of forward+backward; then, in
+a second pass after all timings, the peak resident memory of one call of each (see
+``benchmarks/memory.py``); edges/s; and ratios against PyG
 ``GATConv`` (time: PyG time / ours, > 1 is faster; memory: ours / PyG, < 1 is leaner).
 Also prints the machine's copy/gather bandwidth and each layer's distance from the
 implied forward lower bound. Writes everything as JSON (``--out``).
@@ -29,7 +30,7 @@ from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
 
 from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
 from benchmarks.graphs import benchmark_graphs
-from benchmarks.memory import PeakMemory
+from benchmarks.memory import PeakMemory, fix_mmap_threshold
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 
 IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
@@ -51,24 +52,26 @@ REFERENCE = "PyG GATConv"
 
 
 def time_calls(fn: Callable[[], object], repeats: int) -> dict[str, float]:
-    """Median, min and max seconds over ``repeats`` calls after one warm-up call; peak memory."""
+    """Median, min and max seconds over ``repeats`` calls after one warm-up call."""
     fn()
     times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
+
+
+def peak_memory_mb(fn: Callable[[], object]) -> float:
+    """Peak resident memory of one call above the level before it, after a warm-up call."""
+    fn()
     with PeakMemory() as memory:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "peak_MB": memory.peak_bytes / 2**20,
-    }
+        fn()
+    return memory.peak_bytes / 2**20
 
 
-def measure_layer(layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor, repeats: int) -> dict:
-    """Forward (no grad) and forward+backward timings of one layer on one graph."""
+def passes(layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, Callable[[], None]]:
+    """The two measured passes: forward under no_grad, and forward + backward."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -78,7 +81,7 @@ def measure_layer(layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Ten
         layer.zero_grad(set_to_none=True)
         layer(x, edge_index).sum().backward()
 
-    return {"forward": time_calls(forward, repeats), "forward_backward": time_calls(forward_backward, repeats)}
+    return {"forward": forward, "forward_backward": forward_backward}
 
 
 def check_paths_agree(x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, float]:
@@ -111,7 +114,8 @@ def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool) -> d
         "bandwidth": bandwidth,
         "graphs": {},
     }
-    for graph_name, (num_nodes, edge_index) in benchmark_graphs(quick).items():
+    graphs = benchmark_graphs(quick)
+    for graph_name, (num_nodes, edge_index) in graphs.items():
         x = torch.randn(num_nodes, IN_CHANNELS)
         num_edges = edge_index.size(1)
         graph_result = {"num_nodes": num_nodes, "num_edges": num_edges, "layers": {}}
@@ -120,19 +124,32 @@ def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool) -> d
         if compile_layers:
             variants += [(name, True) for name in (REFERENCE, "SparseGATConv", "MetricAttnConv")]
         for name, compiled in variants:
-            torch.manual_seed(0)
-            layer = LAYERS[name][0]()
             label = f"{name} (compiled)" if compiled else name
-            if compiled:
-                layer = torch.compile(layer, dynamic=False)
-            entry = measure_layer(layer, x, edge_index, repeats)
+            layer = make_layer(name, compiled)
+            entry = {key: time_calls(fn, repeats) for key, fn in passes(layer, x, edge_index).items()}
             bound = forward_lower_bound_s(num_edges, LAYERS[name][1], HEADS, CHANNELS, bandwidth)
             entry["forward_lower_bound_s"] = bound
             graph_result["layers"][label] = entry
-            print_row(graph_name, label, num_edges, entry, graph_result["layers"].get(REFERENCE))
             del layer
         results["graphs"][graph_name] = graph_result
+    # Memory last: pinning glibc's mmap threshold makes allocation slower for every layer.
+    results["memory_exact"] = fix_mmap_threshold()
+    for graph_name, (num_nodes, edge_index) in graphs.items():
+        x = torch.randn(num_nodes, IN_CHANNELS)
+        graph_result = results["graphs"][graph_name]
+        for label, entry in graph_result["layers"].items():
+            name, compiled = label.removesuffix(" (compiled)"), label.endswith("(compiled)")
+            for key, fn in passes(make_layer(name, compiled), x, edge_index).items():
+                entry[key]["peak_MB"] = peak_memory_mb(fn)
+            print_row(graph_name, label, graph_result["num_edges"], entry, graph_result["layers"].get(REFERENCE))
     return results
+
+
+def make_layer(name: str, compiled: bool) -> torch.nn.Module:
+    """A freshly initialised layer (seed 0), optionally wrapped by ``torch.compile``."""
+    torch.manual_seed(0)
+    layer = LAYERS[name][0]()
+    return torch.compile(layer, dynamic=False) if compiled else layer
 
 
 def print_row(graph: str, label: str, num_edges: int, entry: dict, reference: dict | None) -> None:

@@ -111,3 +111,9 @@ def test_edge_softmax_is_finite_for_extreme_scores() -> None:
     assert torch.isfinite(alpha).all()
     expected = torch.tensor([1.0, 0.0, 1 / (1 + torch.e**3), 1 / (1 + torch.e**-3)])
     assert torch.allclose(alpha.view(-1), expected, atol=1e-6)
+
+
+def test_edge_softmax_gradcheck_with_isolated_target() -> None:
+    target = torch.tensor([0, 2, 0, 2, 2, 0])  # target 1 has no edge
+    scores = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: edge_softmax(s, target, 3), (scores,))

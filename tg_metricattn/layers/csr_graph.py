@@ -1,35 +1,14 @@
-"""A graph in compressed sparse row form, by target and by source, for sparse kernels.
+"""A graph in compressed sparse row form, by target and (lazily) by source, for sparse kernels.
 
 Row i of the target-major form holds the edges j -> i: it is the pattern of the
 propagation matrix A (out = A V). The source-major form holds the same edges grouped
-by source: the pattern of A^T, needed by the backward pass.
+by source: the pattern of A^T, needed only by backward passes, so it is built on first use.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
-
-
-class CSRGraph(NamedTuple):
-    """Edges sorted by (target, source) plus the permutation to source-major order.
-
-    ``order[e]`` is the position in the caller's edge list of the e-th edge in target-major
-    order; ``transpose_order[e]`` is the target-major position of the e-th edge in
-    source-major order.
-    """
-
-    source: Tensor  # [E] source of each edge, target-major order (the CSR column indices)
-    target: Tensor  # [E] target of each edge, target-major order
-    target_ptr: Tensor  # [N_dst + 1] row pointers of A
-    order: Tensor  # [E] caller position of each target-major edge
-    transpose_target: Tensor  # [E] column indices of A^T (targets, source-major order)
-    source_ptr: Tensor  # [N_src + 1] row pointers of A^T
-    transpose_order: Tensor  # [E] target-major position of each source-major edge
-    num_sources: int
-    num_targets: int
 
 
 def _row_pointers(sorted_rows: Tensor, num_rows: int) -> Tensor:
@@ -37,20 +16,35 @@ def _row_pointers(sorted_rows: Tensor, num_rows: int) -> Tensor:
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
+class CSRGraph:
+    """Edges sorted by (target, source), with the transposed pattern built on demand.
+
+    Attributes:
+        source, target: ``[E]`` endpoints of each edge in target-major order (``source``
+            is the CSR column index array of A).
+        target_ptr: ``[N_dst + 1]`` row pointers of A.
+        order: ``[E]`` position in the caller's edge list of each target-major edge.
+    """
+
+    def __init__(self, edge_index: Tensor, num_sources: int, num_targets: int) -> None:
+        source, target = edge_index[0], edge_index[1]
+        self.order = torch.argsort(target * num_sources + source)
+        self.source, self.target = source.index_select(0, self.order), target.index_select(0, self.order)
+        self.target_ptr = _row_pointers(self.target, num_targets)
+        self.num_sources, self.num_targets = num_sources, num_targets
+        self._transpose: tuple[Tensor, Tensor, Tensor] | None = None
+
+    @property
+    def transpose(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(order, columns, ptr)`` of A^T: the target-major position of each source-major
+        edge, the CSR column indices (targets) and the row pointers over sources."""
+        if self._transpose is None:
+            order = torch.argsort(self.source * self.num_targets + self.target)
+            columns = self.target.index_select(0, order)
+            self._transpose = (order, columns, _row_pointers(self.source.index_select(0, order), self.num_sources))
+        return self._transpose
+
+
 def build_csr_graph(edge_index: Tensor, num_sources: int, num_targets: int) -> CSRGraph:
-    """Sort ``edge_index`` [2, E] (row 0 source, row 1 target) into both CSR forms."""
-    source, target = edge_index[0], edge_index[1]
-    order = torch.argsort(target * num_sources + source)
-    source, target = source[order], target[order]
-    transpose_order = torch.argsort(source * num_targets + target)
-    return CSRGraph(
-        source=source,
-        target=target,
-        target_ptr=_row_pointers(target, num_targets),
-        order=order,
-        transpose_target=target[transpose_order],
-        source_ptr=_row_pointers(source[transpose_order], num_sources),
-        transpose_order=transpose_order,
-        num_sources=num_sources,
-        num_targets=num_targets,
-    )
+    """Sort ``edge_index`` [2, E] (row 0 source, row 1 target) into target-major CSR form."""
+    return CSRGraph(edge_index, num_sources, num_targets)

@@ -7,11 +7,40 @@ For target node i with incoming edges j -> i and scores s_ij (one per head),
 Subtracting the per-target maximum keeps every exponent <= 0 and at least one of them
 equal to 0, so the denominator is >= 1: the result is finite for any finite scores and
 no epsilon is needed. Targets without incoming edges simply receive no weights.
+
+The backward pass uses only the output, da/ds applied to g being
+
+    ds_ij = a_ij (g_ij - sum_k a_ik g_ik),
+
+so a single E x H tensor (a) is kept for backward.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+
+class _EdgeSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
+        shape = (num_targets, *scores.shape[1:])
+        index = target.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
+        row_max = scores.new_zeros(shape).scatter_reduce_(0, index, scores, "amax", include_self=False)
+        weights = (scores - row_max.index_select(0, target)).exp_()
+        row_sum = scores.new_zeros(shape).index_add_(0, target, weights)
+        alpha = weights.div_(row_sum.index_select(0, target))
+        ctx.num_targets = num_targets
+        ctx.save_for_backward(alpha, target)
+        return alpha
+
+    @staticmethod
+    def backward(ctx, grad_alpha: Tensor):
+        alpha, target = ctx.saved_tensors
+        weighted = alpha * grad_alpha
+        shape = (ctx.num_targets, *alpha.shape[1:])
+        row_dot = alpha.new_zeros(shape).index_add_(0, target, weighted)
+        return weighted.sub_(alpha * row_dot.index_select(0, target)), None, None
 
 
 def edge_softmax(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
@@ -27,11 +56,4 @@ def edge_softmax(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
     """
     if scores.numel() == 0:
         return scores
-    index = target.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
-    shape = (num_targets, *scores.shape[1:])
-    # The shift m_i does not change the softmax, so it carries no gradient.
-    row_max = scores.detach().new_full(shape, float("-inf"))
-    row_max = row_max.scatter_reduce(0, index, scores.detach(), reduce="amax")
-    weights = (scores - row_max.gather(0, index)).exp()
-    row_sum = weights.new_zeros(shape).scatter_add(0, index, weights)
-    return weights / row_sum.gather(0, index)
+    return _EdgeSoftmax.apply(scores, target, num_targets)

@@ -38,14 +38,16 @@ def _spmm(values: Tensor, dense: Tensor, graph: CSRGraph, transpose: bool) -> Te
     """Per head: A_h @ dense_h (or A_h^T @ dense_h); values [E, H] in target-major order."""
     heads, channels = dense.shape[1], dense.shape[2]
     if transpose:
-        ptr, columns, shape = graph.source_ptr, graph.transpose_target, (graph.num_sources, graph.num_targets)
-        values = values[graph.transpose_order]
+        order, columns, ptr = graph.transpose
+        shape = (graph.num_sources, graph.num_targets)
+        values = values.index_select(0, order)
     else:
         ptr, columns, shape = graph.target_ptr, graph.source, (graph.num_targets, graph.num_sources)
-    by_head = values.t().contiguous()
+    values_by_head = values.t().contiguous()
+    dense_by_head = dense.transpose(0, 1).contiguous()
     out = dense.new_empty(heads, shape[0], channels)
     for h in range(heads):
-        out[h] = _csr(ptr, columns, by_head[h], shape) @ dense[:, h]
+        torch.mm(_csr(ptr, columns, values_by_head[h], shape), dense_by_head[h], out=out[h])
     return out.transpose(0, 1)
 
 
@@ -53,10 +55,12 @@ def _sddmm(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
     """Per head and edge: <left[target_e, h], right[source_e, h]>, shape [E, H]."""
     heads = left.shape[1]
     shape = (graph.num_targets, graph.num_sources)
+    left_by_head = left.transpose(0, 1).contiguous()
+    right_by_head = right.transpose(0, 1).contiguous()
     out = left.new_empty(heads, graph.source.numel())
     pattern = _csr(graph.target_ptr, graph.source, left.new_zeros(graph.source.numel()), shape)
     for h in range(heads):
-        product = torch.sparse.sampled_addmm(pattern, left[:, h], right[:, h].t(), beta=0.0)
+        product = torch.sparse.sampled_addmm(pattern, left_by_head[h], right_by_head[h].t(), beta=0.0)
         out[h] = product.values()
     return out.t()
 
@@ -66,13 +70,12 @@ class _Aggregate(torch.autograd.Function):
     def forward(ctx, weights: Tensor, values: Tensor, graph: CSRGraph) -> Tensor:
         ctx.graph = graph
         ctx.save_for_backward(weights, values)
-        return _spmm(weights, values.contiguous(), graph, transpose=False)
+        return _spmm(weights, values, graph, transpose=False)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         weights, values = ctx.saved_tensors
         graph = ctx.graph
-        grad_out = grad_out.contiguous()
         grad_weights = _sddmm(grad_out, values, graph) if ctx.needs_input_grad[0] else None
         grad_values = _spmm(weights, grad_out, graph, transpose=True) if ctx.needs_input_grad[1] else None
         return grad_weights, grad_values, None
@@ -83,15 +86,14 @@ class _EdgeDot(torch.autograd.Function):
     def forward(ctx, left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
         ctx.graph = graph
         ctx.save_for_backward(left, right)
-        return _sddmm(left.contiguous(), right.contiguous(), graph)
+        return _sddmm(left, right, graph)
 
     @staticmethod
     def backward(ctx, grad_scores: Tensor):
         left, right = ctx.saved_tensors
         graph = ctx.graph
-        grad_scores = grad_scores.contiguous()
-        grad_left = _spmm(grad_scores, right.contiguous(), graph, False) if ctx.needs_input_grad[0] else None
-        grad_right = _spmm(grad_scores, left.contiguous(), graph, True) if ctx.needs_input_grad[1] else None
+        grad_left = _spmm(grad_scores, right, graph, False) if ctx.needs_input_grad[0] else None
+        grad_right = _spmm(grad_scores, left, graph, True) if ctx.needs_input_grad[1] else None
         return grad_left, grad_right, None
 
 
