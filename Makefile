@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TGMA_DATA ?= $(abspath ../shared/data)
 export TGMA_DATA
 
-.PHONY: demo test test-all lint venv
+.PHONY: demo test test-slow lint venv
 
 venv: $(STAMP)
 
@@ -29,5 +29,5 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
-test-all: lint
-	$(PY) -m pytest -q -m ''
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow

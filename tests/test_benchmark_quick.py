@@ -1,0 +1,34 @@
+"""The benchmark runs in --quick mode and its fast path equals the reference path (not a timing test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_runs_and_paths_agree(tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--repeats", "1", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "vs GATConv" in completed.stdout
+    results = json.loads(out.read_text())
+    assert results["bandwidth"]["copy_GBps"] > 0
+    for graph in results["graphs"].values():
+        assert set(graph["layers"]) == {
+            "PyG GATConv",
+            "PyG GATv2Conv",
+            "PyG TransformerConv",
+            "SparseGATConv",
+            "DotAttnConv",
+            "L2AttnConv",
+            "MetricAttnConv",
+        }
+        for entry in graph["layers"].values():
+            for key in ("forward", "forward_backward"):
+                assert entry[key]["median_s"] > 0 and entry[key]["peak_MB"] >= 0
+        assert max(graph["max_abs_csr_minus_scatter"].values()) < 1e-4
