@@ -1,0 +1,217 @@
+"""Unit tests of the diagnostics building blocks, diagnose() and the plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.sparse as sp
+import torch
+from scipy.spatial import ConvexHull
+from torch import nn
+from torch_geometric.data import Data
+
+from tg_metricattn.datasets import mesh_edge_index
+from tg_metricattn.diagnostics import (
+    conformal_factor,
+    diagnose,
+    dirichlet_energies,
+    drift_share,
+    fibonacci_sphere,
+    fit_diffusion_time,
+    fit_time_least_squares,
+    geometric_edge_lengths,
+    graph_laplacian,
+    heat_apply,
+    knn_edge_index,
+    laplacian_eigenpairs,
+    learned_edge_lengths,
+    mesh_laplace_operator,
+    propagation_matrix,
+    save_plots,
+    stationary_distribution,
+)
+from tg_metricattn.layers import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+
+torch.set_num_threads(1)
+
+
+def sphere_mesh(n: int = 300) -> Data:
+    pos = fibonacci_sphere(n)
+    face = torch.as_tensor(ConvexHull(pos).simplices.T.copy(), dtype=torch.long)
+    pos_t = torch.as_tensor(pos, dtype=torch.float32)
+    return Data(x=pos_t.clone(), pos=pos_t, face=face, edge_index=mesh_edge_index(face, n), num_nodes=n)
+
+
+def test_graph_laplacians_match_definitions():
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # path 0-1-2-3
+    A = np.zeros((4, 4))
+    A[edge_index[1], edge_index[0]] = 1
+    d = A.sum(1)
+    dense = {
+        "combinatorial": np.diag(d) - A,
+        "sym": np.eye(4) - A / np.sqrt(np.outer(d, d)),
+        "rw": np.eye(4) - A / d[:, None],
+    }
+    for kind, expected in dense.items():
+        assert np.allclose(graph_laplacian(edge_index, 4, kind).matrix.toarray(), expected), kind
+        vals, _ = laplacian_eigenpairs(graph_laplacian(edge_index, 4, kind), 4)
+        assert np.allclose(vals, np.sort(np.linalg.eigvals(expected).real)), kind
+    with pytest.raises(ValueError, match="kind"):
+        graph_laplacian(edge_index, 4, "cotangent")
+    with pytest.raises(ValueError, match="outside"):
+        graph_laplacian(edge_index, 3, "rw")
+
+
+def test_cotangent_operator_has_sphere_spectrum():
+    data = sphere_mesh(600)
+    lap = mesh_laplace_operator(data.pos.double(), data.face)
+    vals, _ = laplacian_eigenpairs(lap, 9)
+    assert abs(vals[0]) < 1e-8
+    assert np.allclose(vals[1:4], 2.0, rtol=0.03)
+    assert np.allclose(vals[4:9], 6.0, rtol=0.03)
+    # heat flow of M^{-1} L_cot on Y_1 = z decays like exp(-2t)
+    z = data.pos[:, 2].double().numpy()
+    out = heat_apply(lap, z, 0.1)[:, 0]
+    assert np.allclose(out, np.exp(-0.2) * z, atol=0.01)
+
+
+def test_heat_apply_matches_dense_expm_and_validates():
+    lap = graph_laplacian(knn_edge_index(fibonacci_sphere(60), 5), 60, "sym")
+    X = np.random.default_rng(0).standard_normal((60, 3))
+    expected = scipy.linalg.expm(-0.7 * lap.matrix.toarray()) @ X
+    assert np.allclose(heat_apply(lap, X, 0.7), expected, atol=1e-10)
+    assert np.allclose(heat_apply(lap.matrix, X, 0.0), X)
+    with pytest.raises(ValueError, match=r"rows|shape"):
+        heat_apply(lap, X[:10], 0.5)
+    with pytest.raises(ValueError, match="square"):
+        heat_apply(sp.csr_matrix(np.ones((3, 4))), np.ones(3), 0.5)
+    with pytest.raises(ValueError, match="t must"):
+        heat_apply(lap, X, -1.0)
+
+
+def test_fit_validation_errors():
+    lap = graph_laplacian(knn_edge_index(fibonacci_sphere(30), 4), 30, "rw")
+    with pytest.raises(ValueError, match="square"):
+        fit_time_least_squares(np.ones((30, 29)), lap)
+    with pytest.raises(ValueError, match="same shape"):
+        fit_time_least_squares(sp.eye(20), lap)
+    with pytest.raises(ValueError, match="bounds"):
+        fit_diffusion_time(sp.eye(30), lap, bounds=(1.0, 0.5))
+
+
+@pytest.mark.parametrize("cls", [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv])
+def test_propagation_matrix_is_row_stochastic_and_reproduces_output(cls):
+    torch.manual_seed(0)
+    n = 40
+    x = torch.randn(n, 5, dtype=torch.float64)
+    edge_index = knn_edge_index(np.random.default_rng(0).standard_normal((n, 3)), 4)
+    edge_index = torch.cat([edge_index, edge_index[:, :7]], 1)  # duplicate edges are summed
+    layer = cls(5, 3, heads=2, bias=False).double()
+    if isinstance(layer, DotAttnConv):
+        layer.root_weight = False
+    mats = propagation_matrix(layer, x, edge_index)
+    assert len(mats) == 2
+    layer.eval()
+    out = layer(x, edge_index).detach().numpy().reshape(n, 2, 3)
+    value_map = layer.lin if isinstance(layer, SparseGATConv) else layer.lin_value
+    values = value_map(x).detach().numpy().reshape(n, 2, 3)
+    for h, P in enumerate(mats):
+        assert np.allclose(np.asarray(P.sum(axis=1)).ravel(), 1.0)
+        assert np.allclose(P @ values[:, h], out[:, h], atol=1e-10)
+    with pytest.raises(ValueError, match="AttentionConv"):
+        propagation_matrix(nn.Linear(3, 3), x, edge_index)
+
+
+def test_reversibility():
+    y = fibonacci_sphere(200)
+    edge_index = knn_edge_index(y, 8)
+    edge_index = torch.cat([edge_index, edge_index.flip(0)], 1).unique(dim=1)
+    W = sp.csr_matrix((np.ones(edge_index.size(1)), (edge_index[1].numpy(), edge_index[0].numpy())), shape=(200, 200))
+    P = sp.csr_matrix(sp.diags(1 / np.asarray(W.sum(1)).ravel()) @ W)  # reversible: π ∝ degree
+    pi = stationary_distribution(P)
+    deg = np.asarray(W.sum(1)).ravel()
+    assert np.allclose(pi, deg / deg.sum(), atol=1e-8)
+    assert drift_share(P, pi) < 1e-8
+    n = 30  # a directed cycle with laziness: all flux goes one way
+    C = sp.csr_matrix(0.5 * np.eye(n) + 0.5 * np.roll(np.eye(n), 1, axis=1))
+    assert np.allclose(stationary_distribution(C), 1 / n)
+    assert drift_share(C) == pytest.approx(1.0)
+
+
+def test_dirichlet_energies():
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.tensor([[1.0], [2.0], [4.0]])
+    e = dirichlet_energies(x, edge_index)
+    assert e["unnormalized"] == pytest.approx((2 - 1) ** 2 + (4 - 2) ** 2)
+    const = dirichlet_energies(torch.ones(3, 2), edge_index)
+    assert const["unnormalized"] == pytest.approx(0.0)
+    sqrt_deg = torch.tensor([[1.0], [2.0**0.5], [1.0]])
+    assert dirichlet_energies(sqrt_deg, edge_index)["rayleigh"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_edge_lengths_and_conformal_factor():
+    data = sphere_mesh(200)
+    layer = L2AttnConv(3, 3, heads=1).double()
+    with torch.no_grad():
+        layer.lin_query.weight.copy_(2.5 * torch.eye(3))
+    learned = learned_edge_lengths(layer, data.pos.double(), data.edge_index)
+    geometric = geometric_edge_lengths(data.pos, data.edge_index)
+    assert np.allclose(learned[:, 0], 2.5 * geometric)
+    u, residual = conformal_factor(learned[:, 0], geometric, data.edge_index, 200)
+    assert np.allclose(u, np.log(2.5), atol=1e-6)
+    assert residual < 1e-6
+    # a non-uniform conformal scaling e^{u} is recovered
+    target_u = 0.3 * data.pos[:, 2].double().numpy()
+    src, dst = data.edge_index.numpy()
+    scaled = np.exp((target_u[src] + target_u[dst]) / 2) * geometric
+    u, residual = conformal_factor(scaled, geometric, data.edge_index, 200)
+    assert np.allclose(u, target_u, atol=1e-5)
+    with pytest.raises(ValueError, match="MetricAttnConv or L2AttnConv"):
+        learned_edge_lengths(SparseGATConv(3, 2), data.pos, data.edge_index)
+
+
+class TwoLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = MetricAttnConv(3, 4, heads=2)
+        self.conv2 = L2AttnConv(8, 4, heads=1)
+
+    def forward(self, x, edge_index):
+        return self.conv2(torch.relu(self.conv1(x, edge_index)), edge_index)
+
+
+def test_diagnose_mesh_model_report_json_and_plots(tmp_path):
+    torch.manual_seed(0)
+    data = sphere_mesh(300)
+    model = TwoLayers()
+    model.train()
+    report = diagnose(model, data, laplacians=("rw", "cotangent"), num_eigs=6, num_probes=4)
+    assert model.training  # restored
+    assert [layer.name for layer in report.layers] == ["conv1", "conv2"]
+    assert [len(layer.heads) for layer in report.layers] == [2, 1]
+    head = report.layers[0].heads[0]
+    assert set(head.fits) == {"rw", "cotangent"}
+    assert head.fits["rw"]["t_probe"] > 0 and 0 <= head.fits["rw"]["residual_probe"] < 1
+    assert head.distortion is not None and head.distortion["mean"] > 0
+    assert len(head.spectrum["p_eigenvalues"]) == 6
+    assert report.layers[0].time_scale is not None
+    assert report.arrays["conv1"].shape == (300, 2)
+    payload = json.loads(report.to_json())
+    assert payload["layers"][1]["layer_type"] == "L2AttnConv"
+    assert "arrays" not in payload
+    assert "conv1[0]" in report.summary()
+    paths = save_plots(report, tmp_path)
+    assert len(paths) == 5 and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_diagnose_validation():
+    with pytest.raises(ValueError, match="no AttentionConv"):
+        diagnose(nn.Linear(3, 3), Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0], [1]])))
+    with pytest.raises(ValueError, match="Unknown Laplacian"):
+        diagnose(TwoLayers(), sphere_mesh(50), laplacians=("heat",))
+    no_mesh = Data(x=torch.randn(20, 3), edge_index=knn_edge_index(np.random.default_rng(0).normal(size=(20, 3)), 3))
+    with pytest.raises(ValueError, match="cotangent"):
+        diagnose(TwoLayers(), no_mesh, laplacians=("cotangent",))

@@ -1,0 +1,102 @@
+"""Diagnostics: how close is a layer's attention to heat diffusion on the graph or mesh?
+
+See ``DESIGN.md`` section 2. Per layer and head: the propagation matrix P from the layer's
+own attention weights, reference Laplacians (random-walk by default, since P is
+row-stochastic), heat flow exp(-t L) via ``expm_multiply``, the fitted diffusion time t*
+and residual, spectra and principal angles, reversibility (drift share), Dirichlet
+energies, and for metric/L2 attention the learned edge lengths against a mesh.
+"""
+
+from tg_metricattn.diagnostics.diffusion_fit import (
+    DiffusionFit,
+    fit_diffusion_time,
+    fit_time_least_squares,
+    fit_time_probes,
+    probe_signals,
+)
+from tg_metricattn.diagnostics.dirichlet import dirichlet_energies, dirichlet_energy
+from tg_metricattn.diagnostics.edge_lengths import (
+    DistortionStats,
+    conformal_factor,
+    distortion_stats,
+    geometric_edge_lengths,
+    layer_embedding,
+    learned_edge_lengths,
+)
+from tg_metricattn.diagnostics.heat import heat_apply
+from tg_metricattn.diagnostics.laplacians import (
+    LAPLACIAN_KINDS,
+    ReferenceLaplacian,
+    graph_laplacian,
+    laplacian_eigenpairs,
+    mesh_laplace_operator,
+)
+from tg_metricattn.diagnostics.plots import (
+    plot_conformal_factor,
+    plot_diffusion_fits,
+    plot_dirichlet,
+    plot_spectrum,
+    save_plots,
+)
+from tg_metricattn.diagnostics.propagation import (
+    attention_layers,
+    capture_layer_inputs,
+    propagation_matrix,
+    weights_to_matrices,
+)
+from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport, diagnose
+from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
+from tg_metricattn.diagnostics.spectra import (
+    SpectrumComparison,
+    compare_spectra,
+    leading_eigenpairs,
+    near_zero_count,
+    spectral_gap,
+)
+from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation, knn_edge_index, uniform_sphere
+
+__all__ = [
+    "LAPLACIAN_KINDS",
+    "DiagnosticsReport",
+    "DiffusionFit",
+    "DistortionStats",
+    "HeadReport",
+    "LayerReport",
+    "ReferenceLaplacian",
+    "SpectrumComparison",
+    "attention_layers",
+    "capture_layer_inputs",
+    "compare_spectra",
+    "conformal_factor",
+    "diagnose",
+    "dirichlet_energies",
+    "dirichlet_energy",
+    "distortion_stats",
+    "drift_share",
+    "fibonacci_sphere",
+    "fit_diffusion_time",
+    "fit_time_least_squares",
+    "fit_time_probes",
+    "gaussian_propagation",
+    "geometric_edge_lengths",
+    "graph_laplacian",
+    "heat_apply",
+    "knn_edge_index",
+    "laplacian_eigenpairs",
+    "layer_embedding",
+    "leading_eigenpairs",
+    "learned_edge_lengths",
+    "mesh_laplace_operator",
+    "near_zero_count",
+    "plot_conformal_factor",
+    "plot_diffusion_fits",
+    "plot_dirichlet",
+    "plot_spectrum",
+    "probe_signals",
+    "propagation_matrix",
+    "save_plots",
+    "spectral_gap",
+    "stationary_distribution",
+    "uniform_sphere",
+    "weights_to_matrices",
+]

@@ -1,0 +1,228 @@
+"""``diagnose(model, data)``: every attention layer and head of a model against heat diffusion.
+
+One eval forward pass ``model(data.x, data.edge_index)`` records, with forward pre-hooks,
+the input ``x`` and graph of every :class:`~tg_metricattn.layers.AttentionConv` inside the
+model. For each layer and head the report then holds
+
+- the fitted diffusion times and residuals against each requested Laplacian
+  (:mod:`~tg_metricattn.diagnostics.diffusion_fit`; default the random-walk Laplacian,
+  since P is row-stochastic; ``"cotangent"`` uses ``M^{-1} L_cot`` of ``data.pos``/``data.face``);
+- the spectral comparison with ``exp(-t_probe L)`` for the first Laplacian, the spectral
+  gap and the count of near-zero eigenvalues of ``I - P`` (:mod:`~tg_metricattn.diagnostics.spectra`);
+- the drift share of ``diag(π) P`` (:mod:`~tg_metricattn.diagnostics.reversibility`);
+- for metric and L2 attention on data with ``pos``: edge-length distortion and the
+  conformal factor (:mod:`~tg_metricattn.diagnostics.edge_lengths`);
+
+and per layer the Dirichlet energies of its input (:mod:`~tg_metricattn.diagnostics.dirichlet`),
+plus those of the model output. Nothing dense of size N x N is formed above
+``dense_below`` nodes. Bipartite layers (``x`` a pair) are listed without diffusion numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tg_metricattn.diagnostics.diffusion_fit import fit_diffusion_time
+from tg_metricattn.diagnostics.dirichlet import dirichlet_energies
+from tg_metricattn.diagnostics.edge_lengths import (
+    conformal_factor,
+    distortion_stats,
+    geometric_edge_lengths,
+    learned_edge_lengths,
+)
+from tg_metricattn.diagnostics.laplacians import (
+    LAPLACIAN_KINDS,
+    ReferenceLaplacian,
+    graph_laplacian,
+    mesh_laplace_operator,
+)
+from tg_metricattn.diagnostics.propagation import attention_layers, capture_layer_inputs, propagation_matrix
+from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
+from tg_metricattn.diagnostics.spectra import compare_spectra
+from tg_metricattn.layers import L2AttnConv, MetricAttnConv
+
+__all__ = ["DiagnosticsReport", "HeadReport", "LayerReport", "diagnose"]
+
+
+@dataclass
+class HeadReport:
+    """Numbers of one head: ``fits[kind]`` (a :class:`DiffusionFit` dict), spectrum, drift, distortion."""
+
+    head: int
+    fits: dict[str, dict]
+    drift_share: float
+    spectrum: dict | None = None
+    distortion: dict | None = None
+
+
+@dataclass
+class LayerReport:
+    """One attention layer: its heads, input Dirichlet energies and (metric attention) time scales."""
+
+    name: str
+    layer_type: str
+    num_nodes: int
+    num_edges: int
+    heads: list[HeadReport]
+    dirichlet_input: dict[str, float]
+    time_scale: list[float] | None = None
+    note: str = ""
+
+
+@dataclass
+class DiagnosticsReport:
+    """The report of :func:`diagnose`; ``arrays`` (per-vertex conformal factors, ``[N, heads]`` per
+    layer) and ``positions``/``faces`` for plotting are kept out of the JSON."""
+
+    layers: list[LayerReport]
+    dirichlet_output: dict[str, float]
+    laplacians: list[str]
+    seconds: float
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    positions: np.ndarray | None = field(default=None, repr=False)
+    faces: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain dict of every number (arrays excluded)."""
+        out = asdict(self)
+        for key in ("arrays", "positions", "faces"):
+            out.pop(key)
+        return out
+
+    def to_json(self, **kwargs) -> str:
+        """JSON text of :meth:`to_dict` (NaN written as ``NaN``)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def summary(self) -> str:
+        """One line per layer and head: t*, residual, drift share, spectral gap."""
+        lines = []
+        for layer in self.layers:
+            for head in layer.heads:
+                parts = [f"{layer.name}[{head.head}]"]
+                for kind, fit in head.fits.items():
+                    parts.append(f"{kind}: t*={fit['t_probe']:.4g} res={fit['residual_probe']:.3f}")
+                parts.append(f"drift={head.drift_share:.3f}")
+                if head.spectrum:
+                    parts.append(f"gap={head.spectrum['spectral_gap']:.4g}")
+                lines.append("  ".join(parts))
+        return "\n".join(lines)
+
+
+def _laplacian_for(kind: str, edge_index: Tensor, num_nodes: int, data) -> ReferenceLaplacian:
+    if kind == "cotangent":
+        if getattr(data, "pos", None) is None or getattr(data, "face", None) is None:
+            raise ValueError("The 'cotangent' Laplacian needs data.pos and data.face (a triangle mesh).")
+        if data.pos.size(0) != num_nodes:
+            raise ValueError(f"data.pos has {data.pos.size(0)} vertices but the layer sees {num_nodes} nodes.")
+        return mesh_laplace_operator(data.pos.double(), data.face)
+    return graph_laplacian(edge_index, num_nodes, kind)
+
+
+def _edge_index_of(edge_index, P) -> Tensor:
+    if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+        return edge_index.detach().cpu()
+    coo = P.tocoo()  # pattern of the propagation: row target, column source
+    return torch.as_tensor(np.stack([coo.col, coo.row]), dtype=torch.long)
+
+
+@torch.no_grad()
+def diagnose(
+    model: nn.Module,
+    data,
+    laplacians: tuple[str, ...] = ("rw",),
+    num_eigs: int = 8,
+    num_probes: int = 8,
+    seed: int = 0,
+    bounds: tuple[float, float] = (1e-3, 1e2),
+    spectra: bool = True,
+) -> DiagnosticsReport:
+    """Diagnose every attention layer and head of ``model`` on ``data`` (module docstring).
+
+    Args:
+        model: any module containing :class:`~tg_metricattn.layers.AttentionConv` layers,
+            called as ``model(data.x, data.edge_index)``.
+        data: a PyG ``Data`` with ``x`` and ``edge_index`` (and ``pos``/``face`` for meshes).
+        laplacians: reference Laplacians, from ``"rw"`` (default), ``"sym"``,
+            ``"combinatorial"``, ``"cotangent"``; the first is used for the spectra.
+        num_eigs: leading eigenpairs compared (0 or ``spectra=False`` skips the spectra).
+        num_probes: random probe signals in the probe fit (the layer's input features are added).
+        seed: seed of the random probes.
+        bounds: search interval of the diffusion time.
+        spectra: compute the spectral comparison (eigensolvers; the slowest part).
+    """
+    if not laplacians:
+        raise ValueError("laplacians must name at least one Laplacian.")
+    for kind in laplacians:
+        if kind not in LAPLACIAN_KINDS:
+            raise ValueError(f"Unknown Laplacian {kind!r}; choose from {LAPLACIAN_KINDS}.")
+    if getattr(data, "x", None) is None or getattr(data, "edge_index", None) is None:
+        raise ValueError("data must have x and edge_index.")
+    if not any(True for _ in attention_layers(model)):
+        raise ValueError(f"{type(model).__name__} contains no AttentionConv layer.")
+    start = time.perf_counter()
+    captured, output = capture_layer_inputs(model, data.x, data.edge_index)
+    modules = dict(model.named_modules())
+    pos = getattr(data, "pos", None)
+    layers, arrays, cache = [], {}, {}
+    for name, (x, edge_index) in captured.items():
+        layer = modules.get(name, model if name == type(model).__name__ else None)
+        time_scale = layer.time_scale.detach().cpu().tolist() if isinstance(layer, MetricAttnConv) else None
+        if isinstance(x, (tuple, list)):
+            layers.append(
+                LayerReport(name, type(layer).__name__, int(x[1].size(0)), 0, [], {}, time_scale, "bipartite: skipped")
+            )
+            continue
+        mats = propagation_matrix(layer, x, edge_index)
+        n = mats[0].shape[0]
+        ei = _edge_index_of(edge_index, mats[0])
+        key = (ei.data_ptr(), ei.size(1), n)
+        if key not in cache:
+            cache[key] = {kind: _laplacian_for(kind, ei, n, data) for kind in laplacians}
+        refs = cache[key]
+        lengths = None
+        if isinstance(layer, (MetricAttnConv, L2AttnConv)) and pos is not None and pos.size(0) == n:
+            learned = learned_edge_lengths(layer, x, ei)
+            geometric = geometric_edge_lengths(pos, ei)
+            lengths = (learned, geometric)
+            arrays[name] = np.zeros((n, layer.heads))
+        heads = []
+        for h, P in enumerate(mats):
+            fits = {
+                kind: fit_diffusion_time(P, ref, x, num_probes, seed, bounds).to_dict() for kind, ref in refs.items()
+            }
+            first = laplacians[0]
+            spectrum = None
+            if spectra and num_eigs > 0:
+                spectrum = compare_spectra(P, refs[first], fits[first]["t_probe"], num_eigs).to_dict()
+            pi = stationary_distribution(P)
+            distortion = None
+            if lengths is not None:
+                u, residual = conformal_factor(lengths[0][:, h], lengths[1], ei, n)
+                arrays[name][:, h] = u
+                distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
+            heads.append(HeadReport(h, fits, drift_share(P, pi), spectrum, distortion))
+        layers.append(
+            LayerReport(
+                name, type(layer).__name__, n, int(mats[0].nnz), heads, dirichlet_energies(x, ei, n), time_scale
+            )
+        )
+    out_ei = data.edge_index.detach().cpu()
+    dirichlet_output = {}
+    if isinstance(output, Tensor) and output.dim() == 2 and output.size(0) == data.x.size(0):
+        dirichlet_output = dirichlet_energies(output, out_ei, output.size(0))
+    face = getattr(data, "face", None)
+    return DiagnosticsReport(
+        layers=layers,
+        dirichlet_output=dirichlet_output,
+        laplacians=list(laplacians),
+        seconds=time.perf_counter() - start,
+        arrays=arrays,
+        positions=None if pos is None else pos.detach().cpu().double().numpy(),
+        faces=None if face is None else face.detach().cpu().numpy(),
+    )
