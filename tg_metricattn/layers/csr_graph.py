@@ -28,11 +28,15 @@ class CSRGraph:
 
     def __init__(self, edge_index: Tensor, num_sources: int, num_targets: int) -> None:
         source, target = edge_index[0], edge_index[1]
-        self.order = torch.argsort(target * num_sources + source)
+        key = target * num_sources + source
+        self.order = torch.argsort(key)
         self.source, self.target = source.index_select(0, self.order), target.index_select(0, self.order)
         self.target_ptr = _row_pointers(self.target, num_targets)
         self.num_sources, self.num_targets = num_sources, num_targets
+        sorted_key = key.index_select(0, self.order)
+        self.has_duplicates = bool((sorted_key[1:] == sorted_key[:-1]).any()) if key.numel() > 1 else False
         self._transpose: tuple[Tensor, Tensor, Tensor] | None = None
+        self._unique: tuple[Tensor, Tensor, Tensor] | None = None
 
     @property
     def transpose(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -43,6 +47,19 @@ class CSRGraph:
             columns = self.target.index_select(0, order)
             self._transpose = (order, columns, _row_pointers(self.source.index_select(0, order), self.num_sources))
         return self._transpose
+
+    @property
+    def unique(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(ptr, columns, expand)`` of the pattern with duplicate edges merged; ``expand[e]``
+        is the merged position of edge e. Sampled products need a duplicate-free pattern."""
+        if self._unique is None:
+            is_first = torch.ones_like(self.source, dtype=torch.bool)
+            is_first[1:] = (self.source[1:] != self.source[:-1]) | (self.target[1:] != self.target[:-1])
+            expand = torch.cumsum(is_first, 0) - 1
+            first = is_first.nonzero().flatten()
+            rows = self.target.index_select(0, first)
+            self._unique = (_row_pointers(rows, self.num_targets), self.source.index_select(0, first), expand)
+        return self._unique
 
 
 def build_csr_graph(edge_index: Tensor, num_sources: int, num_targets: int) -> CSRGraph:

@@ -57,12 +57,13 @@ def _sddmm(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
     shape = (graph.num_targets, graph.num_sources)
     left_by_head = left.transpose(0, 1).contiguous()
     right_by_head = right.transpose(0, 1).contiguous()
-    out = left.new_empty(heads, graph.source.numel())
-    pattern = _csr(graph.target_ptr, graph.source, left.new_zeros(graph.source.numel()), shape)
+    ptr, columns, expand = graph.unique if graph.has_duplicates else (graph.target_ptr, graph.source, None)
+    out = left.new_empty(heads, columns.numel())
+    pattern = _csr(ptr, columns, left.new_zeros(columns.numel()), shape)
     for h in range(heads):
         product = torch.sparse.sampled_addmm(pattern, left_by_head[h], right_by_head[h].t(), beta=0.0)
         out[h] = product.values()
-    return out.t()
+    return (out if expand is None else out.index_select(1, expand)).t()
 
 
 class _Aggregate(torch.autograd.Function):
