@@ -99,7 +99,7 @@ def check_paths_agree(x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, fl
     return errors
 
 
-def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool) -> dict:
+def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool, wanted: list[str] | None = None) -> dict:
     """Measure every layer on every graph; return the results as a dict."""
     bandwidth = measure_bandwidth(64 if quick else 256)
     results: dict = {
@@ -115,6 +115,8 @@ def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool) -> d
         "graphs": {},
     }
     graphs = benchmark_graphs(quick)
+    if wanted:
+        graphs = {name: graph for name, graph in graphs.items() if any(part in name for part in wanted)}
     for graph_name, (num_nodes, edge_index) in graphs.items():
         x = torch.randn(num_nodes, IN_CHANNELS)
         num_edges = edge_index.size(1)
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 10, quick 3)")
     parser.add_argument("--layers", default=",".join(LAYERS), help="comma-separated subset of: " + ", ".join(LAYERS))
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd GATConv and ours")
+    parser.add_argument("--graphs", default="", help="only graphs whose name contains one of these (comma-separated)")
     parser.add_argument("--out", default="results/benchmark.json", help="where to write the JSON results")
     args = parser.parse_args(argv)
     layers = [name.strip() for name in args.layers.split(",")]
@@ -191,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         f"gather {bw['gather_rows_per_s'] / 1e6:.1f} M rows/s of {bw['gather_row_floats']} floats",
         flush=True,
     )
-    results = run(args.quick, repeats, layers, args.compile)
+    wanted = [part.strip() for part in args.graphs.split(",") if part.strip()]
+    results = run(args.quick, repeats, layers, args.compile, wanted)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
