@@ -5,7 +5,9 @@ returns them to the system on free, so the resident set size follows the live te
 By default glibc raises its mmap threshold (up to 32 MB) after frees and then keeps
 freed blocks in its heap, hiding them from RSS; :func:`fix_mmap_threshold` pins the
 threshold (``mallopt``) so that every block above 64 KiB is mapped and unmapped. That
-changes allocation speed, so the benchmark measures memory in a pass after all timings. A thread reads
+changes allocation speed, so the benchmark measures memory in a pass after all timings;
+and :class:`PeakMemory` first trims the heap (``malloc_trim``) so that freed heap pages
+reused by the block are counted as they are touched again. A thread reads
 /proc/self/statm every ``interval`` seconds while the block runs (torch kernels release
 the GIL) and reports the peak above the level at entry.
 """
@@ -20,6 +22,17 @@ import time
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _M_MMAP_THRESHOLD = -3
+
+
+def release_free_memory() -> None:
+    """Return the allocator's free pages to the system (glibc ``malloc_trim(0)``).
+
+    Afterwards every page a block touches counts in RSS again, even when the block reuses
+    heap memory freed earlier, so RSS growth measures what the block needs.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is not None:
+        ctypes.CDLL(libc_name).malloc_trim(0)
 
 
 def fix_mmap_threshold(threshold_bytes: int = 64 * 1024) -> bool:
@@ -45,6 +58,7 @@ class PeakMemory:
         self.peak_bytes = 0
 
     def __enter__(self) -> PeakMemory:
+        release_free_memory()
         self._base = resident_bytes()
         self._peak = self._base
         self._stop = threading.Event()

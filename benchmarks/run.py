@@ -47,6 +47,15 @@ LAYERS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
     ),
     "L2AttnConv": (lambda: L2AttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 2),
     "MetricAttnConv": (lambda: MetricAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 2),
+    # the same two layers preparing (sorting) the graph on every call instead of once
+    "SparseGATConv (no cache)": (
+        lambda: SparseGATConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, cache_graph=False),
+        1,
+    ),
+    "MetricAttnConv (no cache)": (
+        lambda: MetricAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, cache_graph=False),
+        2,
+    ),
 }
 REFERENCE = "PyG GATConv"
 

@@ -27,6 +27,8 @@ def test_quick_benchmark_runs_and_paths_agree(tmp_path) -> None:
             "DotAttnConv",
             "L2AttnConv",
             "MetricAttnConv",
+            "SparseGATConv (no cache)",
+            "MetricAttnConv (no cache)",
         }
         for entry in graph["layers"].values():
             for key in ("forward", "forward_backward"):

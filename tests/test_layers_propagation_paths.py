@@ -76,3 +76,30 @@ def test_bfloat16_falls_back_to_scatter() -> None:
     out = layer(x, torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]))
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
     assert not layer.uses_csr(x)
+
+
+def test_graph_cache_reuses_only_the_same_unmodified_tensor() -> None:
+    edge_index = _graph_with_quirks(seed=5)
+    x = torch.randn(20, 6)
+    layer = MetricAttnConv(6, 4, heads=2).eval()
+    first = layer(x, edge_index)
+    cached = layer._cached_graph
+    assert cached is not None and torch.equal(layer(x, edge_index), first)
+    assert layer._cached_graph[3] is cached[3]  # the sorted graph was reused
+    edge_index[1, 0] = (edge_index[1, 0] + 1) % 20  # in-place change: must not reuse
+    changed = layer(x, edge_index)
+    assert layer._cached_graph[3] is not cached[3]
+    fresh = MetricAttnConv(6, 4, heads=2, cache_graph=False).eval()
+    fresh.load_state_dict(layer.state_dict())
+    assert torch.allclose(changed, fresh(x, edge_index.clone()))
+    with pytest.raises(ValueError, match=r"size=.* does not match"):
+        layer(x, edge_index, size=(20, 3))
+
+
+def test_layers_with_a_cached_graph_pickle() -> None:
+    import pickle
+
+    layer = SparseGATConv(6, 4)
+    layer(torch.randn(5, 6), torch.tensor([[0, 1, 2], [1, 2, 3]]))
+    clone = pickle.loads(pickle.dumps(layer))
+    assert clone._cached_graph is None

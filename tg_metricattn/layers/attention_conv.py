@@ -12,6 +12,7 @@ term of x_i is added, and finally a bias. A node without incoming edges aggregat
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -22,10 +23,11 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
-from tg_metricattn.layers.csr_graph import build_csr_graph
+from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
 from tg_metricattn.layers.edge_softmax import edge_softmax
 from tg_metricattn.layers.graph_input import (
     Adjacency,
+    Graph,
     NodeFeatures,
     attention_in_layout,
     check_finite,
@@ -63,6 +65,11 @@ class AttentionConv(MessagePassing):
             tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
             ``"auto"`` (default) takes ``"csr"`` for float32/float64 features in eager
             mode and ``"scatter"`` under ``torch.compile`` or for other dtypes.
+        cache_graph: on the ``"csr"`` path, keep the sorted graph of the last ``[2, E]``
+            edge-index tensor seen (with its self-loops and transposed pattern) and reuse
+            it while the same tensor object, unmodified, is passed again with the same
+            sizes, as in every epoch of full-batch training. Costs O(E) memory; a
+            different tensor, or one changed in place, is prepared anew.
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class AttentionConv(MessagePassing):
         check_finite: bool = False,
         validate: bool = True,
         propagation: str = "auto",
+        cache_graph: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("aggr", "add")
@@ -97,6 +105,8 @@ class AttentionConv(MessagePassing):
         self.check_finite = check_finite
         self.validate = validate
         self.propagation = propagation
+        self.cache_graph = cache_graph
+        self._cached_graph: tuple | None = None
 
     def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
         """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
@@ -165,12 +175,10 @@ class AttentionConv(MessagePassing):
         x_src, x_dst = split_node_features(x, self.in_channels if validate else -1)
         if self.check_finite:
             check_finite(x_src, x_dst)
-        graph = to_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate=validate)
-        if self.add_self_loops:
-            graph = with_self_loops(graph)
         value, terms = self.node_terms(x_src, x_dst)
-        if self.uses_csr(value):
-            csr_graph = build_csr_graph(graph.edge_index, graph.num_sources, graph.num_targets)
+        use_csr = self.uses_csr(value)
+        graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
+        if csr_graph is not None:
             scores = edge_scores(terms, csr_graph.source, csr_graph.target, csr_graph)
             alpha = edge_softmax(self.score_activation(scores), csr_graph.target, graph.num_targets)
             dropped = F.dropout(alpha, p=self.dropout, training=self.training)
@@ -194,6 +202,38 @@ class AttentionConv(MessagePassing):
         if return_attention_weights:
             return out, attention_in_layout(graph, alpha)
         return out
+
+    def _prepare_graph(
+        self,
+        edge_index: Adjacency,
+        size: tuple[int, int] | None,
+        num_sources: int,
+        num_targets: int,
+        validate: bool,
+        use_csr: bool,
+    ) -> tuple[Graph, CSRGraph | None]:
+        """Validated graph with self-loops, and its CSR form on the sparse-kernel path (cached)."""
+        plain_tensor = isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
+        cacheable = use_csr and self.cache_graph and plain_tensor
+        key = (edge_index._version, num_sources, num_targets, self.add_self_loops) if cacheable else None
+        cached = self._cached_graph
+        if cacheable and cached is not None and cached[0]() is edge_index and cached[1] == key:
+            if size is not None:
+                # the edges were checked when cached; only the sizes can disagree now
+                to_graph(edge_index[:, :0], size, num_sources, num_targets, validate=validate)
+            return cached[2], cached[3]
+        graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
+        if self.add_self_loops:
+            graph = with_self_loops(graph)
+        csr_graph = build_csr_graph(graph.edge_index, num_sources, num_targets) if use_csr else None
+        if cacheable:
+            self._cached_graph = (weakref.ref(edge_index), key, graph, csr_graph)
+        return graph, csr_graph
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cached_graph"] = None  # holds a weak reference; rebuilt on the next call
+        return state
 
     def uses_csr(self, value: Tensor) -> bool:
         """Whether this call takes the sparse-kernel path (see ``propagation``)."""
