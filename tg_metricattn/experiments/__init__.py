@@ -1,1 +1,21 @@
-"""Training and evaluation entry points."""
+"""Training and evaluation: the ``tgma`` command line and the pieces behind it.
+
+- :mod:`~tg_metricattn.experiments.cli`: ``tgma demo | train | compare | ogb | diagnose``.
+- :mod:`~tg_metricattn.experiments.config`: :class:`TrainConfig` and per-task defaults.
+- :mod:`~tg_metricattn.experiments.models`: :class:`AttentionNet` and the layer registry.
+- :mod:`~tg_metricattn.experiments.data` / :mod:`~tg_metricattn.experiments.tasks`: where the
+  data comes from; how each task (node, mesh, graph) trains and is evaluated.
+- :mod:`~tg_metricattn.experiments.sampling`: neighbour-sampled mini-batches.
+- :mod:`~tg_metricattn.experiments.training`: the loop, model selection, resume.
+- :mod:`~tg_metricattn.experiments.checkpoint`, :mod:`~tg_metricattn.experiments.run_folder`,
+  :mod:`~tg_metricattn.experiments.atomic`, :mod:`~tg_metricattn.experiments.plots`: results on disk.
+- :mod:`~tg_metricattn.experiments.compare`, :mod:`~tg_metricattn.experiments.ogb_protocol`,
+  :mod:`~tg_metricattn.experiments.diagnosis`, :mod:`~tg_metricattn.experiments.demo`: the subcommands.
+- :mod:`~tg_metricattn.experiments.distributed`: DistributedDataParallel under torchrun.
+"""
+
+from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.experiments.models import LAYERS, AttentionNet
+from tg_metricattn.experiments.training import run_training, train_run
+
+__all__ = ["LAYERS", "AttentionNet", "TrainConfig", "run_training", "train_run"]

@@ -1,0 +1,235 @@
+"""The ``tgma`` command line end to end on tiny settings, and its error messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.dataset_fixtures import copy_shared, write_maron, write_ogbn_arxiv
+from tg_metricattn.experiments.cli import main
+
+TINY = ["--epochs", "3", "--heads", "2", "--hidden", "4", "--no-progress"]
+PNG = b"\x89PNG"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Copies of $TGMA_DATA go to a per-test cache, never to the home folder."""
+    monkeypatch.setenv("TGMA_CACHE", str(tmp_path / "cache"))
+
+
+def _final(out: Path, seed: int = 0) -> dict:
+    return json.loads((out / f"run_{seed}" / "final.json").read_text())
+
+
+# -- bad arguments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "required: COMMAND"),
+        (["train", "--layer", "foo"], "invalid choice: 'foo'"),
+        (["train", "--task", "edges"], "invalid choice: 'edges'"),
+        (["train", "--epochs", "0"], "expected a positive integer"),
+        (["train", "--num-neighbors", "ten"], "comma-separated integers"),
+        (["compare", "--layers", "gat,foo"], "unknown layer(s) ['foo']"),
+        (["ogb", "--dataset", "Cora"], "must be an OGB dataset"),
+        (["train", "--resume", "/nonexistent/run"], "not an existing run folder"),
+        (["diagnose"], "--checkpoint"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--dataset", "NoSuchGraph"], "Unknown node dataset 'NoSuchGraph'"),
+        (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["train", "--task", "graph", "--dataset", "Cora"], "needs an OGB graph dataset"),
+        (["train", "--task", "mesh", "--dataset", "teapots"], "Unknown mesh dataset 'teapots'"),
+        (["train", "--root", "/nonexistent/data"], "--root '/nonexistent/data' does not exist"),
+        (["train", "--task", "mesh", "--dataset", "folder"], "needs --root"),
+        (["train", "--device", "tpu"], "--device must be cpu, cuda or cuda:N"),
+    ],
+)
+def test_invalid_values_exit_1_with_a_message(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "run_0").exists()
+
+
+def test_distributed_without_torchrun_explains_how_to_launch(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert main(["train", "--dataset", "csbm", "--distributed", "--out", str(tmp_path / "out")]) == 1
+    assert "torchrun --nproc_per_node" in capsys.readouterr().err
+
+
+def test_missing_data_root_gives_a_hint(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("TGMA_DATA", raising=False)
+    assert main(["train", "--dataset", "Cora", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "data not found" in err and "TGMA_DATA" in err
+
+
+def test_missing_dataset_under_the_root_gives_a_hint(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    assert main(["train", "--task", "graph", "--dataset", "ogbg-molhiv", "--root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "ogb/ogbg_molhiv" in err and "network" in err
+
+
+def test_diagnose_of_a_folder_without_a_run(capsys, tmp_path):
+    assert main(["diagnose", "--checkpoint", str(tmp_path)]) == 1
+    assert "holds no trained run" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("tgma")
+    if exe is None:
+        pytest.skip("the tgma console script is not installed (pip install -e .)")
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert all(cmd in result.stdout for cmd in ("demo", "train", "compare", "ogb", "diagnose"))
+
+
+# -- training end to end ------------------------------------------------------------------------
+
+
+def test_train_cora_writes_a_complete_run_folder(tmp_path, capsys):
+    copy_shared("Planetoid/Cora", tmp_path / "data")
+    out = tmp_path / "cora"
+    argv = ["train", "--dataset", "Cora", "--root", str(tmp_path / "data"), "--epochs", "5", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    run = out / "run_0"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["hidden"], config["heads"], config["layers"], config["dropout"]) == (8, 8, 2, 0.6)
+    assert (config["lr"], config["weight_decay"]) == (0.005, 5e-4)
+    history = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
+    assert len((run / "metrics.csv").read_text().splitlines()) == 6
+    final = _final(out)
+    best = max(history, key=lambda r: (r["val_metric"], -r["val_loss"]))
+    assert final["best_epoch"] == best["epoch"] and final["test_metric"] == best["test_metric"]
+    assert 0.3 < final["test_metric"] <= 1.0  # 7 classes: chance is ~0.14 (GAT on Cora reaches ~0.7 in 5 epochs)
+    assert final["num_parameters"] == 1433 * 64 + 2 * 64 + 64 + 64 * 7 + 2 * 7 + 7
+    assert (run / "curves.png").read_bytes()[:4] == PNG
+    state = torch.load(run / "best_model.pt", weights_only=True)
+    assert state["epoch"] == final["best_epoch"]
+
+
+def test_diagnose_loads_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "csbm", "--layer", "metric", "--heads", "1", "--hidden", "4", "--epochs", "2"]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    diag = tmp_path / "diag"
+    assert main(["diagnose", "--checkpoint", str(out), "--out", str(diag), "--num-eigs", "2"]) == 0
+    report = json.loads((diag / "diagnostics.json").read_text())
+    assert [layer["layer_type"] for layer in report["layers"]] == ["MetricAttnConv", "MetricAttnConv"]
+    assert report["layers"][0]["num_nodes"] == 1000
+    assert "rw: t*=" in capsys.readouterr().out
+    assert (diag / "spectrum.png").read_bytes()[:4] == PNG
+
+
+def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
+    out = tmp_path / "mesh"
+    argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "6", "--mesh-resolution", "8"]
+    assert main([*argv, "--layer", "metric", "--layers", "2", *TINY, "--out", str(out)]) == 0
+    final = _final(out)
+    assert final["data"]["num_train_meshes"] == 4 and final["data"]["num_test_meshes"] == 1
+    assert 1 / 6 < final["test_metric"] <= 1.0  # 6 parts
+    assert final["data"]["features"] == "xyz" and final["data"]["in_channels"] == 3
+
+
+def test_train_meshes_with_face_labels_reports_per_face_accuracy(tmp_path):
+    counts = write_maron(tmp_path / "human")
+    out = tmp_path / "out"
+    argv = ["train", "--task", "mesh", "--dataset", "human", "--root", str(tmp_path / "human"), "--features", "xyz"]
+    assert main([*argv, *TINY, "--lr", "0.02", "--out", str(out)]) == 0
+    final = _final(out)
+    assert final["data"]["num_test_meshes"] == counts["test"]
+    assert final["data"]["num_train_meshes"] + final["data"]["num_val_meshes"] == counts["train"]
+    assert 0.0 <= final["test_face_metric"] <= 1.0 and 0.0 <= final["test_metric"] <= 1.0
+    history = json.loads((out / "run_0" / "metrics.json").read_text())
+    assert all("val_face_metric" in r for r in history)
+
+
+def test_train_rna_subset(tmp_path):
+    copy_shared("rna_surface_segmentation", tmp_path / "data")
+    out = tmp_path / "rna"
+    argv = ["train", "--task", "mesh", "--dataset", "rna", "--root", str(tmp_path / "data"), "--limit", "2"]
+    assert main([*argv, "--layers", "1", "--heads", "1", "--hidden", "4", "--epochs", "1", "--out", str(out)]) == 0
+    final = _final(out)
+    assert final["data"]["num_classes"] == 260
+    assert final["data"]["num_train_meshes"] == 1 and final["data"]["num_val_meshes"] == 1
+    assert 0.0 <= final["test_metric"] <= 1.0
+
+
+def test_ogbn_fixture_full_batch_and_neighbor_sampling(tmp_path):
+    write_ogbn_arxiv(tmp_path / "data", num_nodes=60, num_edges=200)
+    for extra in ([], ["--batch-size", "8", "--num-neighbors", "3,2"]):
+        out = tmp_path / f"arxiv{len(extra)}"
+        argv = ["train", "--dataset", "ogbn-arxiv", "--root", str(tmp_path / "data"), *TINY, *extra]
+        assert main([*argv, "--out", str(out)]) == 0
+        final = _final(out)
+        assert final["data"]["split"] == "official" and final["data"]["num_classes"] == 40
+        assert 0.0 <= final["test_metric"] <= 1.0
+        history = json.loads((out / "run_0" / "metrics.json").read_text())
+        assert all(np.isfinite(r["train_loss"]) for r in history)
+
+
+def test_ogb_protocol_on_molbace(tmp_path, capsys):
+    copy_shared("ogb/ogbg_molbace", tmp_path / "data")
+    out = tmp_path / "bace"
+    argv = ["ogb", "--dataset", "ogbg-molbace", "--root", str(tmp_path / "data"), "--runs", "2", "--layers", "2"]
+    assert main([*argv, *TINY[:2], "--heads", "2", "--hidden", "8", "--no-progress", "--out", str(out)]) == 0
+    result = json.loads((out / "ogb.json").read_text())
+    assert result["metric"] == "rocauc" and result["seeds"] == [0, 1]
+    values = np.array(result["test_values"])
+    assert np.all((values > 0) & (values < 1))
+    assert result["test_std"] == pytest.approx(values.std(ddof=1))
+    assert result["test_mean"] == pytest.approx(values.mean())
+    assert result["versions"]["ogb"] == "1.3.6" and result["num_parameters"] > 0
+    assert [_final(out, s)["test_metric"] for s in (0, 1)] == result["test_values"]
+    row = capsys.readouterr().out
+    assert "| SparseGATConv (2 layers, 2x8) |" in row and f"{result['test_mean']:.4f} ±" in row
+
+
+def test_compare_writes_table_and_plots(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--dataset", "csbm", "--layers", "gat,metric", "--seeds", "2", "--num-layers", "2"]
+    assert main([*argv, *TINY, "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert [r["layer"] for r in result["rows"]] == ["gat", "metric"]
+    for row in result["rows"]:
+        assert len(row["test_values"]) == 2
+        assert row["test_mean"] == pytest.approx(np.mean(row["test_values"]))
+        assert row["test_std"] == pytest.approx(np.std(row["test_values"], ddof=1))
+    table = (out / "compare.md").read_text()
+    assert table.count("\n| gat |") + table.count("\n| metric |") == 2
+    assert table in capsys.readouterr().out
+    assert (out / "violin.png").read_bytes()[:4] == PNG and (out / "curves.png").read_bytes()[:4] == PNG
+
+
+def test_demo_quick(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic meshes" in out and "CSBM graph" in out and "t*=" in out
+    assert (tmp_path / "demo" / "mesh_segmentation.png").read_bytes()[:4] == PNG
+    assert (tmp_path / "demo" / "diagnostics" / "diagnostics.json").is_file()
+    for kind in ("mesh", "graph"):
+        for layer in ("gat", "metric"):
+            assert (tmp_path / "demo" / kind / layer / "run_0" / "curves.png").is_file()

@@ -1,0 +1,229 @@
+"""The ``tgma`` command line: ``demo``, ``train``, ``compare``, ``ogb`` and ``diagnose``.
+
+Run ``tgma <command> --help`` for the options of each. Errors in the arguments or the
+data end the program with a one-line message and a non-zero exit status (2 for bad
+arguments, 1 for missing data and other failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tg_metricattn.experiments.config import LAYER_NAMES, TASK_DEFAULTS, TASKS, TrainConfig
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 10,10, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _layer_list(text: str) -> list[str]:
+    layers = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in layers if v not in LAYER_NAMES]
+    if not layers or unknown:
+        raise argparse.ArgumentTypeError(f"unknown layer(s) {unknown or text!r}; choose from {','.join(LAYER_NAMES)}")
+    return layers
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True) -> None:
+    """Options shared by ``train``, ``compare`` and ``ogb`` (data, model, optimisation).
+
+    The depth is ``--layers`` (alias ``--num-layers``); in ``compare``, where ``--layers``
+    lists the attention layers to compare (``with_layer=False``), it is ``--num-layers``.
+    """
+    defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in TASK_DEFAULTS.items())
+    data = parser.add_argument_group("data")
+    data.add_argument("--task", choices=TASKS, default="node", help="node | mesh | graph (default: node)")
+    data.add_argument(
+        "--dataset",
+        default="Cora",
+        help="node: Cora, CiteSeer, Amazon-Photo, ogbn-arxiv, 'Class/name', csbm (synthetic); "
+        "mesh: rna, human, folder, synthetic; graph: ogbg-molbace, ...",
+    )
+    data.add_argument("--root", help="data root laid out like $TGMA_DATA (default: a private copy of $TGMA_DATA)")
+    data.add_argument("--features", default="xyz", help="mesh input features: xyz, hks or xyz,hks (default xyz)")
+    data.add_argument("--limit", type=_positive_int, help="mesh task: read only the first LIMIT meshes per split")
+    data.add_argument("--num-meshes", type=_positive_int, default=24, help="synthetic mesh set size (default 24)")
+    data.add_argument("--mesh-resolution", type=int, default=16, help="synthetic meshes: segments per limb (>= 6)")
+    model = parser.add_argument_group("model and optimisation", f"defaults per task: {defaults}")
+    if with_layer:
+        model.add_argument("--layer", choices=LAYER_NAMES, default="gat", help="attention layer (default gat)")
+    model.add_argument("--hidden", type=_positive_int, help="channels per head of the hidden layers")
+    model.add_argument("--heads", type=_positive_int, help="heads of the hidden layers")
+    depth_flags = ["--num-layers"] if not with_layer else ["--layers", "--num-layers"]
+    model.add_argument(*depth_flags, dest="num_layers", type=_positive_int, help="number of attention layers")
+    model.add_argument("--dropout", type=float, help="dropout on features and attention weights")
+    model.add_argument("--lr", type=float, help="Adam learning rate")
+    model.add_argument("--weight-decay", type=float, help="Adam weight decay")
+    model.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
+    model.add_argument("--patience", type=_positive_int, default=100, help="early-stopping patience (default 100)")
+    model.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    model.add_argument(
+        "--batch-size", type=int, default=0, help="node: seed nodes per mini-batch (0 = full batch); mesh: meshes per "
+        "step (0 = 1); graph: graphs per step (0 = 32)",
+    )  # fmt: skip
+    model.add_argument("--num-neighbors", type=_int_list, default=[10, 10], help="sampled neighbours per layer")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConfig:
+    """A validated :class:`TrainConfig` from parsed options (``overrides`` win)."""
+    values = {
+        "task": args.task,
+        "dataset": args.dataset,
+        "root": args.root,
+        "layer": getattr(args, "layer", "gat"),
+        "hidden": args.hidden,
+        "heads": args.heads,
+        "layers": args.num_layers,
+        "dropout": args.dropout,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "seed": getattr(args, "seed", 0),
+        "runs": getattr(args, "runs", 1),
+        "device": args.device,
+        "features": args.features,
+        "batch_size": args.batch_size,
+        "num_neighbors": args.num_neighbors,
+        "limit": args.limit,
+        "num_meshes": args.num_meshes,
+        "mesh_resolution": args.mesh_resolution,
+        "distributed": getattr(args, "distributed", False),
+    }
+    values.update(overrides)
+    config = TrainConfig(**values)  # type: ignore[arg-type]
+    config.validate()
+    if config.task == "graph" and not config.dataset.lower().startswith("ogbg-"):
+        raise ValueError(f"--task graph needs an OGB graph dataset such as ogbg-molbace, got {config.dataset!r}.")
+    if config.task == "node" and config.dataset.lower().startswith("ogbg-"):
+        raise ValueError(f"{config.dataset!r} is a graph property dataset: use --task graph.")
+    return config.resolved()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tgma`` argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(prog="tgma", description="Attention as diffusion: train, compare, evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="metric attention vs GAT on synthetic meshes and a synthetic graph")
+    demo.add_argument("--out", default="runs/demo", help="results folder (default runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="a few epochs on tiny data (for tests)")
+
+    train = sub.add_parser("train", help="train a model; writes a results folder per seed")
+    add_model_arguments(train)
+    train.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    train.add_argument("--runs", type=_positive_int, default=1, help="runs with seeds seed..seed+runs-1")
+    train.add_argument("--out", help="results folder (default runs/<task>-<dataset>-<layer>)")
+    train.add_argument("--resume", metavar="DIR", help="continue the stopped run in DIR with its saved config")
+    train.add_argument("--distributed", action="store_true", help="DistributedDataParallel under torchrun")
+
+    compare = sub.add_parser("compare", help="several layers over several seeds: accuracy, spread, curves")
+    add_model_arguments(compare, with_layer=False)
+    compare.add_argument("--layers", dest="layer_list", type=_layer_list, default=list(LAYER_NAMES))
+    compare.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1 per layer (default 10)")
+    compare.add_argument("--out", help="results folder (default runs/compare-<dataset>)")
+
+    ogb = sub.add_parser("ogb", help="the OGB leaderboard protocol (seeds 0..runs-1, official Evaluator)")
+    add_model_arguments(ogb)
+    ogb.add_argument("--runs", type=_positive_int, default=10, help="runs (default 10)")
+    ogb.add_argument("--out", help="results folder (default runs/ogb-<dataset>-<layer>)")
+
+    diag = sub.add_parser("diagnose", help="attention vs heat diffusion for a trained run")
+    diag.add_argument("--checkpoint", required=True, metavar="DIR", help="a run folder (or its parent)")
+    diag.add_argument("--out", help="where to write diagnostics.json and plots (default DIR/diagnostics)")
+    diag.add_argument("--laplacians", default="rw", help="comma-separated: rw, sym, combinatorial, cotangent")
+    diag.add_argument("--num-eigs", type=int, default=8, help="eigenpairs compared (0 skips spectra)")
+    diag.add_argument("--device", default="cpu")
+    return parser
+
+
+def _default_out(*parts: str) -> str:
+    return str(Path("runs") / "-".join(p.replace("/", "_") for p in parts))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "demo":
+        from tg_metricattn.experiments.demo import run_demo
+
+        run_demo(args.out, quick=args.quick)
+        return 0
+    if args.command == "diagnose":
+        from tg_metricattn.experiments.diagnosis import diagnose_run
+
+        diagnose_run(args.checkpoint, args.out, tuple(args.laplacians.split(",")), args.num_eigs, args.device)
+        return 0
+    progress = not args.no_progress
+    if args.command == "train":
+        from tg_metricattn.experiments.train import train_command
+
+        if args.resume:
+            config = TrainConfig.from_json(Path(args.resume) / "config.json") if Path(args.resume).is_dir() else None
+            if config is None:
+                parser.error(f"--resume {args.resume!r}: not an existing run folder")
+            return train_command(config, args.resume, resume=True, progress=progress)
+        config = config_from_args(args)
+        out = args.out or _default_out(config.task, config.dataset, config.layer)
+        return train_command(config, out, resume=False, progress=progress)
+    if args.command == "compare":
+        from tg_metricattn.experiments.compare import compare_layers
+
+        config = config_from_args(args)
+        out = args.out or _default_out("compare", config.dataset)
+        compare_layers(config, args.layer_list, args.seeds, out, progress)
+        return 0
+    if args.command == "ogb":
+        from tg_metricattn.experiments.ogb_protocol import run_ogb
+
+        if not args.dataset.lower().startswith(("ogbn-", "ogbg-")):
+            parser.error(f"--dataset must be an OGB dataset (ogbn-* or ogbg-*), got {args.dataset!r}")
+        task = "graph" if args.dataset.lower().startswith("ogbg-") else "node"
+        config = config_from_args(args, task=task, runs=args.runs)
+        run_ogb(config, args.out or _default_out("ogb", config.dataset, config.layer), progress)
+        return 0
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tgma`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from tg_metricattn.experiments.data import DataNotFoundError
+
+    try:
+        return _run(args, parser)
+    except DataNotFoundError as error:
+        print(f"tgma {args.command}: data not found: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        print(f"tgma {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tgma {args.command}: interrupted (resume with --resume DIR)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""``tgma compare``: several attention layers, several seeds, one dataset (the metric-attention protocol).
+
+For each layer: test metric at the best validation epoch, mean ± std over seeds
+(accuracy), its spread (min, max, violin plot: robustness), and training efficiency
+(mean training-loss and validation curves with ±1 std bands, epochs to the best
+validation score, seconds per epoch). One table, in Markdown and JSON.
+
+Output (``--out DIR``)::
+
+    DIR/<layer>/run_<seed>/...   every run's results folder
+    DIR/compare.json, DIR/compare.md, DIR/violin.png, DIR/curves.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
+from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.experiments.plots import plot_mean_curves, plot_violin
+from tg_metricattn.experiments.tasks import build_task
+from tg_metricattn.experiments.training import run_training
+
+__all__ = ["compare_layers", "comparison_table"]
+
+
+def _row(layer: str, summary: dict[str, Any]) -> dict[str, Any]:
+    finals = summary["finals"]
+    test = np.array(summary["test_metric_values"], dtype=float)
+    seconds = [f["train_seconds"] / max(f["epochs_run"], 1) for f in finals]
+    return {
+        "layer": layer,
+        "metric": summary["metric"],
+        "runs": summary["runs"],
+        "test_mean": float(test.mean()),
+        "test_std": summary["test_metric_std"],
+        "test_min": float(test.min()),
+        "test_max": float(test.max()),
+        "val_mean": summary["val_metric_mean"],
+        "val_std": summary["val_metric_std"],
+        "best_epoch_mean": float(np.mean([f["best_epoch"] for f in finals])),
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "num_parameters": summary["num_parameters"],
+        "test_values": test.tolist(),
+    }
+
+
+def comparison_table(rows: list[dict[str, Any]], dataset: str) -> str:
+    """The Markdown table of :func:`compare_layers` (metric values in percent when it is accuracy)."""
+    scale = 100.0 if rows and rows[0]["metric"] == "accuracy" else 1.0
+    fmt = (lambda v: f"{v * scale:.1f}") if scale == 100.0 else (lambda v: f"{v:.4f}")
+    metric = rows[0]["metric"] if rows else "metric"
+    lines = [
+        f"| layer ({dataset}) | test {metric} mean ± std | min / max | val mean ± std | best epoch (mean) "
+        "| s / epoch | parameters | runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['layer']} | {fmt(r['test_mean'])} ± {fmt(r['test_std'])} | {fmt(r['test_min'])} / "
+            f"{fmt(r['test_max'])} | {fmt(r['val_mean'])} ± {fmt(r['val_std'])} | {r['best_epoch_mean']:.0f} | "
+            f"{r['seconds_per_epoch']:.3f} | {r['num_parameters']:,} | {r['runs']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def compare_layers(
+    config: TrainConfig, layers: list[str], seeds: int, out: str | os.PathLike, progress: bool = True
+) -> dict[str, Any]:
+    """Train every layer in ``layers`` with seeds ``0..seeds-1`` and write the comparison into ``out``.
+
+    Resumable: runs that already have ``final.json`` under ``out`` are read, not repeated.
+    """
+    out = Path(out)
+    base = TrainConfig.from_dict({**config.to_dict(), "seed": 0, "runs": seeds}).resolved()
+    task = build_task(base)  # the data is loaded once and shared by all layers
+    rows, curves = [], {}
+    for layer in layers:
+        layer_config = TrainConfig.from_dict({**base.to_dict(), "layer": layer})
+        summary = run_training(layer_config, out / layer, resume=True, progress=progress, task=task)
+        rows.append(_row(layer, summary))
+        histories = [json.loads((out / layer / f"run_{s}" / "metrics.json").read_text()) for s in range(seeds)]
+        curves[layer] = {key: [[r[key] for r in h] for h in histories] for key in ("train_loss", "val_metric")}
+    metric = rows[0]["metric"]
+    table = comparison_table(rows, config.dataset)
+    result = {"dataset": config.dataset, "task": config.task, "seeds": seeds, "config": base.to_dict(), "rows": rows}
+    atomic_write_json(out / "compare.json", result)
+    atomic_write_text(out / "compare.md", table)
+    plot_violin({r["layer"]: r["test_values"] for r in rows}, out / "violin.png", ylabel=f"test {metric}")
+    plot_mean_curves(curves, out / "curves.png", metric)
+    print(table)
+    print(f"results: {out}")
+    return result

@@ -1,0 +1,118 @@
+"""The settings of one training run, with the defaults of each task.
+
+Node classification defaults to the GAT paper's Cora setup (Velickovic et al. 2018):
+2 layers, 8 heads x 8 hidden units, dropout 0.6, Adam with lr 0.005 and weight decay
+5e-4, one output head, early stopping with patience 100.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LAYER_NAMES", "TASKS", "TASK_DEFAULTS", "TrainConfig"]
+
+TASKS = ("node", "mesh", "graph")
+LAYER_NAMES = ("gat", "dot", "l2", "metric")
+
+#: Per-task values for the fields left as ``None`` on the command line.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "node": {"hidden": 8, "heads": 8, "layers": 2, "dropout": 0.6, "lr": 0.005, "weight_decay": 5e-4},
+    "mesh": {"hidden": 16, "heads": 4, "layers": 4, "dropout": 0.1, "lr": 0.005, "weight_decay": 0.0},
+    "graph": {"hidden": 16, "heads": 4, "layers": 3, "dropout": 0.1, "lr": 0.001, "weight_decay": 0.0},
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run (saved as ``config.json`` in the run folder).
+
+        ``hidden`` is per head (a hidden layer is ``heads * hidden`` wide). ``batch_size`` 0
+        means full batch (node task) or one mesh per step (mesh task); for the graph task it
+        is the number of graphs per step (0 = 32). ``num_neighbors`` is the fan-out per layer
+        of mini-batch neighbour sampling. ``limit`` reads only the first meshes of each split
+        (quick runs); ``num_meshes`` and ``mesh_resolution`` (segments around each limb; about
+    3.5k vertices at 16, 1.4k at 10) describe the synthetic mesh set.
+    """
+
+    task: str = "node"
+    dataset: str = "Cora"
+    root: str | None = None
+    layer: str = "gat"
+    hidden: int | None = None
+    heads: int | None = None
+    layers: int | None = None
+    dropout: float | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    epochs: int = 200
+    patience: int = 100
+    seed: int = 0
+    runs: int = 1
+    device: str = "cpu"
+    features: str = "xyz"
+    batch_size: int = 0
+    num_neighbors: list[int] = field(default_factory=lambda: [10, 10])
+    limit: int | None = None
+    num_meshes: int = 24
+    mesh_resolution: int = 16
+    distributed: bool = False
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
+        values = asdict(self)
+        for key, value in TASK_DEFAULTS[self.task].items():
+            if values[key] is None:
+                values[key] = value
+        return TrainConfig(**values)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid setting."""
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}.")
+        if self.layer not in LAYER_NAMES:
+            raise ValueError(f"layer must be one of {LAYER_NAMES}, got {self.layer!r}.")
+        positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs}
+        for key in ("hidden", "heads", "layers"):
+            if getattr(self, key) is not None:
+                positive[key] = getattr(self, key)
+        for key, value in positive.items():
+            if value < 1:
+                raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {value}.")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}.")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}.")
+        if self.batch_size < 0:
+            raise ValueError(f"--batch-size must be >= 0, got {self.batch_size}.")
+        if any(k < 1 for k in self.num_neighbors):
+            raise ValueError(f"--num-neighbors must be positive integers, got {self.num_neighbors}.")
+        if self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"--device {self.device}: CUDA is not available here; use --device cpu.")
+        elif self.device != "cpu" and not self.device.startswith("mps"):
+            raise ValueError(f"--device must be cpu, cuda or cuda:N, got {self.device!r}.")
+        features = self.features.split(",")
+        if not features or any(f not in ("xyz", "hks") for f in features):
+            raise ValueError(f"--features must be 'xyz', 'hks' or 'xyz,hks', got {self.features!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dictionary, ignoring unknown keys (e.g. written by a newer version)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        """Read ``config.json`` of a run folder."""
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,149 @@
+"""Models built from one attention layer type: node classifiers, mesh segmenters, graph regressors.
+
+:class:`AttentionNet` stacks ``num_layers`` attention convolutions. With ``output='conv'``
+(the GAT paper's node model) the last convolution maps to the classes with ``out_heads``
+averaged heads; with ``output='linear'`` every convolution is hidden and a linear head
+follows (meshes and graphs, optionally after global mean pooling). Mini-batches from a
+neighbour sampler are run bipartitely: layer ``l`` maps the nodes within ``L - l`` hops
+of the seeds onto those within ``L - l - 1`` hops, as ``(x_src, x_dst)`` with ``size=``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import global_mean_pool
+
+from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+
+__all__ = ["LAYERS", "AttentionNet", "count_parameters", "layer_class"]
+
+#: Command-line name -> attention layer class.
+LAYERS: dict[str, type[AttentionConv]] = {
+    "gat": SparseGATConv,
+    "dot": DotAttnConv,
+    "l2": L2AttnConv,
+    "metric": MetricAttnConv,
+}
+
+
+def layer_class(name: str) -> type[AttentionConv]:
+    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``."""
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise ValueError(f"Unknown layer {name!r}; choose from {', '.join(LAYERS)}.") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class AttentionNet(nn.Module):
+    """A stack of attention layers with ELU and dropout between them.
+
+    Args:
+        layer: ``'gat' | 'dot' | 'l2' | 'metric'``.
+        in_channels: input width (ignored when ``encoder`` is given).
+        hidden: channels per head of the hidden layers.
+        out_channels: classes (or tasks).
+        heads: heads of the hidden layers (concatenated).
+        num_layers: attention layers.
+        dropout: on the input of every layer and on the attention weights.
+        out_heads: averaged heads of the output convolution (``output='conv'``).
+        output: ``'conv'`` (last attention layer predicts) or ``'linear'`` (linear head).
+        encoder: optional module mapping the raw input to ``heads * hidden`` features
+            (e.g. OGB's ``AtomEncoder``); then hidden layers also get residual connections.
+        pool: average the node features per graph (``batch``) before the linear head.
+    """
+
+    def __init__(
+        self,
+        layer: str,
+        in_channels: int,
+        hidden: int,
+        out_channels: int,
+        heads: int = 8,
+        num_layers: int = 2,
+        dropout: float = 0.6,
+        out_heads: int = 1,
+        output: str = "conv",
+        encoder: nn.Module | None = None,
+        pool: bool = False,
+    ) -> None:
+        super().__init__()
+        if output not in ("conv", "linear"):
+            raise ValueError(f"output must be 'conv' or 'linear', got {output!r}.")
+        conv = layer_class(layer)
+        self.layer_name, self.dropout, self.output, self.pool = layer, dropout, output, pool
+        self.encoder = encoder
+        self.residual = encoder is not None
+        width = heads * hidden
+        num_hidden = num_layers - 1 if output == "conv" else num_layers
+        self.convs = nn.ModuleList()
+        channels = width if encoder is not None else in_channels
+        for _ in range(num_hidden):
+            self.convs.append(conv(channels, hidden, heads=heads, dropout=dropout))
+            channels = width
+        if output == "conv":
+            self.convs.append(conv(channels, out_channels, heads=out_heads, concat=False, dropout=dropout))
+            self.head = None
+        else:
+            self.head = nn.Linear(channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None = None,
+        num_sampled_nodes: list[int] | None = None,
+    ) -> Tensor:
+        """Logits per node (or per graph when ``pool``).
+
+        ``num_sampled_nodes[k]`` is the number of nodes first reached at hop ``k`` (seeds at
+        hop 0, nodes ordered by hop, as from a neighbour sampler); then only the seeds'
+        outputs are computed and returned.
+        """
+        if self.encoder is not None:
+            x = self.encoder(x)
+        bounds = None
+        if num_sampled_nodes is not None:
+            if len(num_sampled_nodes) != len(self.convs) + 1:
+                raise ValueError(
+                    f"num_sampled_nodes needs {len(self.convs) + 1} hop counts (one per layer plus the seeds), "
+                    f"got {len(num_sampled_nodes)}."
+                )
+            bounds = torch.tensor(num_sampled_nodes).cumsum(0).tolist()
+        last = len(self.convs) - 1
+        for i, conv in enumerate(self.convs):
+            x_in = F.dropout(x, p=self.dropout, training=self.training)
+            if bounds is None:
+                h = conv(x_in, edge_index)
+                skip = x
+            else:
+                n_src, n_dst = bounds[len(self.convs) - i], bounds[len(self.convs) - i - 1]
+                keep = (edge_index[0] < n_src) & (edge_index[1] < n_dst)
+                edge_index = edge_index[:, keep]
+                h = conv((x_in[:n_src], x_in[:n_dst]), edge_index, size=(n_src, n_dst))
+                skip = x[:n_dst]
+            is_output_conv = self.output == "conv" and i == last
+            if not is_output_conv:
+                h = F.elu(h)
+                if self.residual and h.shape == skip.shape:
+                    h = h + skip
+            x = h
+        if self.head is None:
+            return x
+        if self.pool:
+            if batch is None:
+                batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+            x = global_mean_pool(x, batch)
+        return self.head(F.dropout(x, p=self.dropout, training=self.training))

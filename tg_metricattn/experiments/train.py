@@ -1,0 +1,62 @@
+"""``tgma train`` and its module form for torchrun.
+
+``python -m tg_metricattn.experiments.train ARGS`` is ``tgma train ARGS``; under torchrun
+(``WORLD_SIZE`` set) it trains with DistributedDataParallel, as ``tgma train --distributed``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.experiments.distributed import DistContext, cleanup, init_distributed
+from tg_metricattn.experiments.training import run_training
+
+__all__ = ["format_summary", "main", "train_command"]
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A few lines: per-run test metric and the mean ± std over runs."""
+    config, metric = summary["config"], summary.get("metric", "metric")
+    lines = [f"{config['task']} / {config['dataset']} / {config['layer']}: {summary['runs']} run(s)"]
+    for final in summary["finals"]:
+        extra = f", face {final['test_face_metric']:.4f}" if "test_face_metric" in final else ""
+        lines.append(
+            f"  seed {final['seed']}: best epoch {final['best_epoch']}, val {metric} {final['val_metric']:.4f}, "
+            f"test {metric} {final['test_metric']:.4f}{extra}"
+        )
+    lines.append(
+        f"  test {metric}: {summary['test_metric_mean']:.4f} ± {summary['test_metric_std']:.4f} "
+        f"(val {summary['val_metric_mean']:.4f} ± {summary['val_metric_std']:.4f})"
+    )
+    return "\n".join(lines)
+
+
+def train_command(config: TrainConfig, out: str, resume: bool = False, progress: bool = True) -> int:
+    """Run ``config`` into ``out`` (distributed when asked or under torchrun) and print the summary."""
+    distributed = config.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    ctx = init_distributed(config.device) if distributed else DistContext()
+    if distributed:
+        config = TrainConfig.from_dict({**config.to_dict(), "distributed": True})
+    try:
+        summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx)
+    finally:
+        cleanup(ctx)
+    if ctx.is_main:
+        print(format_summary(summary))
+        print(f"results: {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``tgma train`` with ``argv``."""
+    from tg_metricattn.experiments.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

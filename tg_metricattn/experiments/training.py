@@ -1,0 +1,210 @@
+"""The training loop: seeding, early stopping, model selection on validation, checkpoints, resume.
+
+Per epoch: one training pass, then evaluation. The selected epoch is the one with the best
+validation metric (ties: lower validation loss, then the earlier epoch); the reported test
+metric is the one measured at that epoch. Training stops after ``patience`` epochs without
+a better selection score, or after ``epochs``. A checkpoint with the whole training state
+is written atomically after every epoch, so ``resume=True`` continues a killed run and
+ends with the same metrics as an uninterrupted run (on CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tg_metricattn.experiments.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.experiments.distributed import (
+    DistContext,
+    all_reduce_mean,
+    parameter_spread,
+    unwrap,
+    wrap_model,
+)
+from tg_metricattn.experiments.models import count_parameters
+from tg_metricattn.experiments.run_folder import RunFolder
+from tg_metricattn.experiments.tasks import Task, build_task
+
+__all__ = ["run_training", "seed_everything", "selection_key", "train_run"]
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it has them."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def selection_key(record: dict[str, Any], higher_is_better: bool) -> tuple[float, float]:
+    """Sort key of an epoch for model selection (larger is better)."""
+    metric = record["val_metric"]
+    metric = metric if higher_is_better else -metric
+    loss = record.get("val_loss", 0.0)
+    return (-np.inf if np.isnan(metric) else metric, -loss)
+
+
+def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
+    return tqdm(iterable, disable=not (enabled and sys.stderr.isatty()), leave=False, **kwargs)
+
+
+def train_run(
+    task: Task,
+    config: TrainConfig,
+    folder: RunFolder | None,
+    resume: bool = False,
+    progress: bool = True,
+    ctx: DistContext | None = None,
+) -> dict[str, Any]:
+    """Train one model with ``config.seed`` and return the final metrics (also ``final.json``).
+
+    Args:
+        task: the loaded task (its data is reused between runs).
+        config: the resolved configuration of this run.
+        folder: where to write results; ``None`` writes nothing (no checkpoint either).
+        resume: continue from ``folder``'s ``checkpoint.pt`` when it exists.
+        progress: show a tqdm bar over epochs (only on a terminal, only on rank 0).
+        ctx: the distributed context (rank 0 of 1 by default).
+    """
+    ctx = ctx or DistContext()
+    writes = folder is not None and ctx.is_main
+    seed_everything(config.seed)
+    task.reseed(config.seed)
+    model = task.build_model(config).to(config.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if ctx.enabled:  # same initial weights everywhere; dropout and sampling differ per rank
+        torch.manual_seed(config.seed * 1000 + ctx.rank)
+    ddp_model = wrap_model(model, ctx, config.device)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs, start_epoch, elapsed = 0, 1, 0.0
+    if resume and folder is not None and folder.checkpoint_path.is_file():
+        state = load_checkpoint(folder.checkpoint_path, map_location=config.device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_state(state["rng"], task.generator)
+        history, best, best_state = state["history"], state["best"], state["best_model"]
+        bad_epochs, start_epoch, elapsed = state["bad_epochs"], state["epoch"] + 1, state["elapsed"]
+    if writes:
+        folder.write_config(config.to_dict())
+    stopped = bad_epochs >= config.patience
+    epochs = range(start_epoch, config.epochs + 1) if not stopped else range(0)
+    bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
+    for epoch in bar:
+        start = time.perf_counter()
+        record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
+        record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
+        record.update(task.evaluate(model))
+        elapsed += time.perf_counter() - start
+        history.append(record)
+        if best is None or selection_key(record, task.higher_is_better) > selection_key(best, task.higher_is_better):
+            best, bad_epochs = record, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if writes:
+                save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch})
+        else:
+            bad_epochs += 1
+        if writes:
+            save_checkpoint(
+                folder.checkpoint_path,
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": capture_rng_state(task.generator),
+                    "history": history,
+                    "best": best,
+                    "best_model": best_state,
+                    "bad_epochs": bad_epochs,
+                    "elapsed": elapsed,
+                },
+            )
+            folder.write_metrics(history)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_metric']:.3f}")
+        if bad_epochs >= config.patience:
+            break
+    assert best is not None, "no epoch was run"
+    final = {
+        "task": config.task,
+        "dataset": config.dataset,
+        "layer": config.layer,
+        "seed": config.seed,
+        "metric": task.metric,
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        **{k: v for k, v in best.items() if k.endswith("metric") or k == "val_loss"},
+        "num_parameters": count_parameters(model),
+        "train_seconds": round(elapsed, 3),
+        "data": task.describe(),
+    }
+    if ctx.enabled:  # DDP keeps replicas equal; record the check
+        final["world_size"] = ctx.world_size
+        final["max_parameter_difference_across_ranks"] = parameter_spread(model, ctx)
+    if writes:
+        folder.write_metrics(history)
+        folder.write_curves(history, task.metric)
+        folder.write_final(final)
+    if best_state is not None:
+        unwrap(ddp_model).load_state_dict(best_state)
+    task.model = model  # the model at the selected epoch, for callers (demo, diagnostics)
+    return final
+
+
+def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and unbiased standard deviation of the validation and test metric over runs."""
+    summary: dict[str, Any] = {"runs": len(finals), "seeds": [f["seed"] for f in finals]}
+    for key in ("val_metric", "test_metric", "val_face_metric", "test_face_metric"):
+        values = np.array([f[key] for f in finals if key in f], dtype=float)
+        if values.size:
+            summary[f"{key}_mean"] = float(values.mean())
+            summary[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            summary[f"{key}_values"] = values.tolist()
+    if finals:
+        summary["metric"] = finals[0]["metric"]
+        summary["num_parameters"] = finals[0]["num_parameters"]
+    return summary
+
+
+def run_training(
+    config: TrainConfig,
+    out: str | os.PathLike | None,
+    resume: bool = False,
+    progress: bool = True,
+    ctx: DistContext | None = None,
+    task: Task | None = None,
+) -> dict[str, Any]:
+    """``config.runs`` runs with seeds ``config.seed, config.seed + 1, ...``, each in ``out/run_<seed>``.
+
+    Finished runs (with ``final.json``) are skipped when resuming. Returns the summary
+    (also written as ``out/summary.json``) with every run's final metrics under ``'finals'``.
+    """
+    from tg_metricattn.experiments.atomic import atomic_write_json
+
+    ctx = ctx or DistContext()
+    config = config.resolved()
+    config.validate()
+    task = task or build_task(config, ctx)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None and ctx.is_main:
+        RunFolder(out_path).write_config(config.to_dict())
+    finals = []
+    for seed in range(config.seed, config.seed + config.runs):
+        run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
+        folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
+        done = folder.read_final() if (resume and folder is not None) else None
+        finals.append(done or train_run(task, run_config, folder, resume=resume, progress=progress, ctx=ctx))
+    summary = {**summarize(finals), "config": config.to_dict(), "finals": finals}
+    if out_path is not None and ctx.is_main:
+        atomic_write_json(out_path / "summary.json", summary)
+    return summary
