@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-
-def _best_time(fn, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from benchmarks.timing import time_calls
 
 
 def measure_bandwidth(megabytes: int = 256, row_floats: int = 64) -> dict[str, float]:
     """Copy bandwidth (GB/s, read + write counted once each) and random row-gather rate (rows/s)."""
     n = megabytes * 2**20 // 4
     src, dst = torch.empty(n).normal_(), torch.empty(n)
-    copy_s = _best_time(lambda: dst.copy_(src))
+    copy_s = time_calls(lambda: dst.copy_(src), 5)["min_s"]
     rows = src.view(-1, row_floats)
     index = torch.randint(0, rows.size(0), (rows.size(0),))
     out = torch.empty_like(rows)
-    gather_s = _best_time(lambda: torch.index_select(rows, 0, index, out=out))
+    gather_s = time_calls(lambda: torch.index_select(rows, 0, index, out=out), 5)["min_s"]
     return {
         "copy_GBps": 2 * n * 4 / copy_s / 1e9,
         "gather_rows_per_s": rows.size(0) / gather_s,

@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
 from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
 from benchmarks.graphs import benchmark_graphs
 from benchmarks.memory import PeakMemory, fix_mmap_threshold
+from benchmarks.timing import time_calls
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 
 IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
@@ -58,17 +57,6 @@ LAYERS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
     ),
 }
 REFERENCE = "PyG GATConv"
-
-
-def time_calls(fn: Callable[[], object], repeats: int) -> dict[str, float]:
-    """Median, min and max seconds over ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
 
 
 def peak_memory_mb(fn: Callable[[], object]) -> float:
