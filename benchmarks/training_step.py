@@ -31,9 +31,10 @@ def one_step(name: str) -> dict:
     """Build the model and graph, then time and measure one training step."""
     torch.manual_seed(0)
     first = LAYERS[name][0]()
-    second = type(first)(HEADS * CHANNELS, NUM_CLASSES, heads=1, add_self_loops=False)
     if name == "PyG TransformerConv":
         second = type(first)(HEADS * CHANNELS, NUM_CLASSES, heads=1, root_weight=False)
+    else:
+        second = type(first)(HEADS * CHANNELS, NUM_CLASSES, heads=1, add_self_loops=False)
     model = torch.nn.ModuleList([first, second])
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
     edge_index = random_graph(NUM_NODES, NUM_EDGES)
