@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,9 @@ def test_diagnose_of_a_folder_without_a_run(capsys, tmp_path):
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("tgma")
-    if exe is None:
-        pytest.skip("the tgma console script is not installed (pip install -e .)")
+    beside_python = Path(sys.executable).with_name("tgma")
+    exe = str(beside_python) if beside_python.exists() else shutil.which("tgma")
+    assert exe is not None, "the tgma console script is not installed (pip install -e .)"
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert all(cmd in result.stdout for cmd in ("demo", "train", "compare", "ogb", "diagnose"))
