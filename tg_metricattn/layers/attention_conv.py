@@ -31,6 +31,7 @@ from tg_metricattn.layers.graph_input import (
     NodeFeatures,
     attention_in_layout,
     check_finite,
+    check_size,
     split_node_features,
     to_graph,
     with_self_loops,
@@ -178,18 +179,15 @@ class AttentionConv(MessagePassing):
         value, terms = self.node_terms(x_src, x_dst)
         use_csr = self.uses_csr(value)
         graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
+        source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
+        scores = edge_scores(terms, source, target, csr_graph)
+        alpha = edge_softmax(self.score_activation(scores), target, graph.num_targets)
+        dropped = F.dropout(alpha, p=self.dropout, training=self.training)
         if csr_graph is not None:
-            scores = edge_scores(terms, csr_graph.source, csr_graph.target, csr_graph)
-            alpha = edge_softmax(self.score_activation(scores), csr_graph.target, graph.num_targets)
-            dropped = F.dropout(alpha, p=self.dropout, training=self.training)
             out = aggregate(dropped, value, csr_graph)
             if return_attention_weights:  # back to the order of graph.edge_index
                 alpha = alpha.new_empty(alpha.shape).index_copy_(0, csr_graph.order, alpha)
         else:
-            source, target = graph.edge_index[0], graph.edge_index[1]
-            scores = edge_scores(terms, source, target)
-            alpha = edge_softmax(self.score_activation(scores), target, graph.num_targets)
-            dropped = F.dropout(alpha, p=self.dropout, training=self.training)
             size = (graph.num_sources, graph.num_targets)
             out = self.propagate(graph.edge_index, value=value, alpha=dropped, size=size)
 
@@ -218,9 +216,7 @@ class AttentionConv(MessagePassing):
         key = (edge_index._version, num_sources, num_targets, self.add_self_loops) if cacheable else None
         cached = self._cached_graph
         if cacheable and cached is not None and cached[0]() is edge_index and cached[1] == key:
-            if size is not None:
-                # the edges were checked when cached; only the sizes can disagree now
-                to_graph(edge_index[:, :0], size, num_sources, num_targets, validate=validate)
+            check_size(size, num_sources, num_targets, validate)  # the edges were checked when cached
             return cached[2], cached[3]
         graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
         if self.add_self_loops:

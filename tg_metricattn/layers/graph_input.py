@@ -74,6 +74,19 @@ def check_finite(x_src: Tensor, x_dst: Tensor) -> None:
             )
 
 
+def check_size(size: tuple[int, int] | None, num_sources: int, num_targets: int, validate: bool = True) -> None:
+    """Check PyG's ``size=(N_src, N_dst)`` against the numbers of feature rows."""
+    if size is None:
+        return
+    if len(size) != 2:
+        raise ValueError(f"size must be a pair (num_src_nodes, num_dst_nodes); got {size}.")
+    if validate and (size[0] != num_sources or size[1] != num_targets):
+        raise ValueError(
+            f"size={tuple(size)} does not match the node features: x_src has {num_sources} "
+            f"rows and x_dst has {num_targets}; for a mini-batch pass (x_src, x_dst)."
+        )
+
+
 def to_graph(
     edge_index: Adjacency,
     size: tuple[int, int] | None,
@@ -85,14 +98,7 @@ def to_graph(
 
     ``size`` is ``(N_src, N_dst)`` as in PyG; it must agree with the feature tensors.
     """
-    if size is not None:
-        if len(size) != 2:
-            raise ValueError(f"size must be a pair (num_src_nodes, num_dst_nodes); got {size}.")
-        if validate and (size[0] != num_sources or size[1] != num_targets):
-            raise ValueError(
-                f"size={tuple(size)} does not match the node features: x_src has {num_sources} "
-                f"rows and x_dst has {num_targets}; for a mini-batch pass (x_src, x_dst)."
-            )
+    check_size(size, num_sources, num_targets, validate)
     if isinstance(edge_index, SparseTensor):
         target, source, _ = edge_index.coo()
         graph = Graph(torch.stack([source, target]), num_sources, num_targets, "sparse_tensor")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
@@ -78,6 +77,5 @@ class L2AttnConv(AttentionConv):
         """Values W_v x_j and the squared-distance terms of q = W_q x with t = sqrt(C)."""
         q_src = self.query(x_src)
         q_dst = q_src if x_dst is x_src else self.query(x_dst)
-        time_scale = torch.tensor(math.sqrt(self.out_channels))
         value = self.lin_value(x_src).view(-1, self.heads, self.out_channels)
-        return value, squared_distance_terms(q_dst, q_src, time_scale)
+        return value, squared_distance_terms(q_dst, q_src, math.sqrt(self.out_channels))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
 from tg_metricattn.layers.csr_graph import CSRGraph
@@ -57,7 +56,7 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
     return score
 
 
-def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor) -> ScoreTerms:
+def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor | float) -> ScoreTerms:
     """Terms of the Gaussian-kernel score s_ij = -‖y_i - y_j‖² / t, up to a per-target constant.
 
     Uses ‖y_i - y_j‖² = ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖² and drops ‖y_i‖², which is constant
@@ -73,10 +72,13 @@ def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor) -> 
     if y_src.size(0) > 0:
         centre = y_src.mean(dim=0, keepdim=True)
         y_dst, y_src = y_dst - centre, y_src - centre
-    inv_t = torch.as_tensor(time_scale, dtype=y_src.dtype, device=y_src.device).reciprocal()
-    inv_t = inv_t.reshape(-1, 1)  # [H, 1] broadcasts over [N, H, D]
+    if isinstance(time_scale, Tensor):  # one t per head: [H] -> [H, 1], broadcast over [N, H, D]
+        inv_t = time_scale.to(y_src.dtype).reciprocal().reshape(-1, 1)
+        inv_t_per_head = inv_t.view(-1)
+    else:
+        inv_t = inv_t_per_head = 1.0 / time_scale
     return ScoreTerms(
         query=2.0 * y_dst * inv_t,
         key=y_src,
-        source_bias=-(y_src * y_src).sum(-1) * inv_t.view(-1),
+        source_bias=-(y_src * y_src).sum(-1) * inv_t_per_head,
     )
