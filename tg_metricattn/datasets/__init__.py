@@ -26,7 +26,12 @@ from tg_metricattn.datasets.mesh_operators import (
     lumped_mass,
 )
 from tg_metricattn.datasets.mesh_transforms import RandomRotation, random_rotation_matrix
-from tg_metricattn.datasets.node_datasets import NodeDatasetInfo, known_node_datasets, load_node_dataset
+from tg_metricattn.datasets.node_datasets import (
+    NodeDatasetInfo,
+    known_node_datasets,
+    load_node_dataset,
+    node_dataset_folder,
+)
 from tg_metricattn.datasets.ogb_datasets import GraphDatasetInfo, load_graph_dataset, ogb_safe_load
 from tg_metricattn.datasets.rna_segmentation import RNASegmentation
 from tg_metricattn.datasets.splits import random_per_class_split
@@ -63,6 +68,7 @@ __all__ = [
     "mesh_features",
     "mesh_laplacian",
     "mesh_to_data",
+    "node_dataset_folder",
     "normalize_positions",
     "ogb_safe_load",
     "random_per_class_split",

@@ -38,7 +38,7 @@ from torch_geometric.utils import to_undirected
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.splits import random_per_class_split
 
-__all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset"]
+__all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -93,6 +93,14 @@ class NodeDatasetInfo:
 def known_node_datasets() -> list[str]:
     """The short names :func:`load_node_dataset` accepts besides ``'ogbn-*'`` and ``'Class/name'``."""
     return sorted(_ALIASES)
+
+
+def node_dataset_folder(name: str) -> str:
+    """The folder under a data root that holds node dataset ``name`` (e.g. ``'Planetoid'`` for Cora).
+
+    Raises ``ValueError`` for a name no loader knows.
+    """
+    return _resolve(name)[1]
 
 
 def _resolve(name: str) -> tuple[str, str, str | None, dict[str, Any]]:

@@ -22,6 +22,7 @@ from tg_metricattn.datasets import (
     SyntheticMeshSegmentation,
     copy_dataset,
     get_data_root,
+    node_dataset_folder,
 )
 
 __all__ = [
@@ -53,9 +54,7 @@ def dataset_folder(name: str) -> str:
         return "ogb/" + key.replace("-", "_")
     if key in _MESH_FOLDERS:
         return _MESH_FOLDERS[key]
-    from tg_metricattn.datasets.node_datasets import _resolve
-
-    return _resolve(name)[1]
+    return node_dataset_folder(name)
 
 
 def _cache_dir() -> Path:
