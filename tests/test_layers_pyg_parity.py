@@ -19,6 +19,17 @@ def _same_keys(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
     assert all(a[k].shape == b[k].shape for k in a)
 
 
+def _assert_same_layer(ours, theirs, x: torch.Tensor, edge_index: torch.Tensor) -> None:
+    """Same keys; after loading our weights into theirs, same edges, outputs and weights."""
+    _same_keys(ours, theirs)
+    theirs.load_state_dict(ours.state_dict())
+    out, (ei, alpha) = ours(x, edge_index, return_attention_weights=True)
+    ref, (ref_ei, ref_alpha) = theirs(x, edge_index, return_attention_weights=True)
+    assert torch.equal(ei, ref_ei)
+    assert (out - ref).abs().max() < TOL
+    assert (alpha - ref_alpha).abs().max() < TOL
+
+
 @pytest.mark.parametrize("heads", [1, 3])
 @pytest.mark.parametrize("concat", [True, False])
 @pytest.mark.parametrize("self_loops", [True, False])
@@ -30,14 +41,8 @@ def test_sparse_gat_equals_gatconv(heads: int, concat: bool, self_loops: bool, r
     kwargs = dict(heads=heads, concat=concat, add_self_loops=self_loops, residual=residual)
     ours = SparseGATConv(5, 4, **kwargs).double()
     theirs = GATConv(5, 4, **kwargs).double()
-    _same_keys(ours, theirs)
     torch.nn.init.normal_(ours.bias)  # a non-zero bias is part of the check
-    theirs.load_state_dict(ours.state_dict())
-    out, (ei, alpha) = ours(x, edge_index, return_attention_weights=True)
-    ref, (ref_ei, ref_alpha) = theirs(x, edge_index, return_attention_weights=True)
-    assert torch.equal(ei, ref_ei)
-    assert (out - ref).abs().max() < TOL
-    assert (alpha - ref_alpha).abs().max() < TOL
+    _assert_same_layer(ours, theirs, x, edge_index)
 
 
 @pytest.mark.parametrize("heads", [1, 2])
@@ -94,13 +99,7 @@ def test_dot_attention_equals_transformerconv(heads: int, concat: bool, root_wei
     kwargs = dict(heads=heads, concat=concat, root_weight=root_weight)
     ours = DotAttnConv(7, 5, add_self_loops=False, **kwargs).double()
     theirs = TransformerConv(7, 5, **kwargs).double()
-    _same_keys(ours, theirs)
-    theirs.load_state_dict(ours.state_dict())
-    out, (ei, alpha) = ours(x, edge_index, return_attention_weights=True)
-    ref, (ref_ei, ref_alpha) = theirs(x, edge_index, return_attention_weights=True)
-    assert torch.equal(ei, ref_ei)
-    assert (out - ref).abs().max() < TOL
-    assert (alpha - ref_alpha).abs().max() < TOL
+    _assert_same_layer(ours, theirs, x, edge_index)
 
 
 def test_dot_attention_bipartite_and_sparse() -> None:
