@@ -1,4 +1,5 @@
-"""Checkpoints and --resume: a run killed mid-way and resumed ends exactly like an uninterrupted run."""
+"""Checkpoints and --resume: a run killed mid-way and resumed ends exactly like an uninterrupted run;
+damaged or pickled checkpoints are refused with a clear error; the same seed gives the same bits."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tg_metricattn.experiments.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from tg_metricattn.experiments.checkpoint import (
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    previous_checkpoint_path,
+    restore_rng_state,
+    save_checkpoint,
+)
 from tg_metricattn.experiments.cli import main
 
 TRAIN_ARGS = ["train", "--dataset", "csbm", "--layer", "metric", "--epochs", "60", "--patience", "60"]
@@ -95,3 +104,98 @@ def test_resume_of_a_finished_run_does_not_train_again(tmp_path):
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert (out / "run_0" / "final.json").read_text() == before
     assert (out / "run_0" / "checkpoint.pt").stat().st_mtime_ns == mtime
+
+
+SHORT_ARGS = [*TRAIN_ARGS[:5], "--epochs", "6", "--patience", "6", "--heads", "2", "--hidden", "4", "--no-progress"]
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"not a checkpoint " * 20}[how]
+    path.write_bytes(damaged)
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
+def test_damaged_checkpoint_gives_an_error_naming_the_file(tmp_path, how):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(100)}})
+    _damage(path, how)
+    with pytest.raises(CheckpointError, match=r"ck\.pt.*damaged"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_needing_unpickling_is_refused_unless_allowed(tmp_path):
+    path = tmp_path / "ck.pt"
+    torch.save({"model": {}, "extra": Fraction(1, 3)}, path)
+    with pytest.raises(CheckpointError, match=r"unpickling.*--allow-pickle"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, allow_pickle=True)["extra"] == Fraction(1, 3)
+
+
+def test_file_that_is_not_a_checkpoint_is_named(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(torch.ones(3), path)
+    with pytest.raises(CheckpointError, match=r"weights\.pt.*not a tgma checkpoint"):
+        load_checkpoint(path, required=("model",))
+
+
+def test_saving_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1}, keep_previous=True)
+    assert not previous_checkpoint_path(path).exists()
+    save_checkpoint(path, {"epoch": 2}, keep_previous=True)
+    assert load_checkpoint(path)["epoch"] == 2
+    assert load_checkpoint(previous_checkpoint_path(path))["epoch"] == 1
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint.pt", "checkpoint.prev.pt"}
+
+
+def test_resume_from_a_damaged_checkpoint_uses_the_previous_one(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*SHORT_ARGS, "--out", str(out)]) == 0
+    run = out / "run_0"
+    reference = json.loads((run / "final.json").read_text())
+    assert load_checkpoint(previous_checkpoint_path(run / "checkpoint.pt"))["epoch"] == 5
+    (run / "final.json").unlink()  # as if the run had died after writing epoch 6's checkpoint
+    _damage(run / "checkpoint.pt", "truncated")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    warning = capsys.readouterr().err
+    assert "checkpoint.pt" in warning and "damaged" in warning and "previous checkpoint" in warning
+    resumed = json.loads((run / "final.json").read_text())
+    assert _without_time(resumed) == _without_time(reference)
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 6
+
+
+def test_resume_with_no_usable_checkpoint_exits_with_a_message(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*SHORT_ARGS, "--out", str(out)]) == 0
+    run = out / "run_0"
+    (run / "final.json").unlink()
+    _damage(run / "checkpoint.pt", "garbage")
+    _damage(previous_checkpoint_path(run / "checkpoint.pt"), "empty")
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint.pt" in err and "checkpoint.prev.pt" in err and "cannot be used either" in err
+
+
+def test_diagnose_refuses_a_pickled_model_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*SHORT_ARGS, "--out", str(out)]) == 0
+    state = load_checkpoint(out / "run_0" / "best_model.pt")
+    torch.save({**state, "note": Fraction(1, 2)}, out / "run_0" / "best_model.pt")
+    capsys.readouterr()
+    assert main(["diagnose", "--checkpoint", str(out), "--num-eigs", "0", "--out", str(tmp_path / "d")]) == 1
+    assert "--allow-pickle" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_same_seed_gives_bit_identical_metrics(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main([*SHORT_ARGS, "--out", str(first)]) == 0
+    assert main([*SHORT_ARGS, "--out", str(second)]) == 0
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(first / "run_0")]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in _metrics(second / "run_0")]
+    final_a, final_b = (json.loads((f / "run_0" / "final.json").read_text()) for f in (first, second))
+    assert _without_time(final_a) == _without_time(final_b)
+    model_a, model_b = (load_checkpoint(f / "run_0" / "best_model.pt")["model"] for f in (first, second))
+    assert all(torch.equal(model_a[k], model_b[k]) for k in model_a)

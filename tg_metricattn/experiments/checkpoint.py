@@ -3,14 +3,22 @@
 A checkpoint holds the model and optimizer state, the epoch, every random-number state
 that training consumes (torch, the data-order generator, Python, NumPy), the metrics
 history and the early-stopping state. It is written atomically (temp file, fsync,
-``os.replace``) and read back with ``torch.load(weights_only=True)``: only tensors and
-plain containers are stored, so loading never unpickles arbitrary objects.
+``os.replace``); the checkpoint it replaces is kept beside it as ``<name>.prev.pt``, so a
+checkpoint damaged after it was written (a full disk, a copy cut short) costs one epoch,
+not the run. It is read back with ``torch.load(weights_only=True)``: only tensors and
+plain containers are stored, so loading never unpickles arbitrary objects. A file that
+needs unpickling is refused unless the caller passes ``allow_pickle=True`` (``tgma
+--allow-pickle``), which runs the file's code: do it only for files you trust.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import shutil
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +27,19 @@ import torch
 
 from tg_metricattn.experiments.atomic import atomic_write
 
-__all__ = ["capture_rng_state", "load_checkpoint", "restore_rng_state", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "capture_rng_state",
+    "load_checkpoint",
+    "load_latest_checkpoint",
+    "previous_checkpoint_path",
+    "restore_rng_state",
+    "save_checkpoint",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: damaged, not a tgma checkpoint, or holding objects that need unpickling."""
 
 
 def capture_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -54,14 +74,89 @@ def restore_rng_state(state: dict[str, Any], generator: torch.Generator | None =
         generator.set_state(state["generator"])
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` (tensors and plain containers only) to ``path`` atomically."""
+def previous_checkpoint_path(path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` keeps the checkpoint that ``path`` replaced: ``<stem>.prev<suffix>``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previous: bool = False) -> Path:
+    """Write ``state`` (tensors and plain containers only) to ``path`` atomically.
+
+    With ``keep_previous`` the file being replaced is first linked (or copied) to
+    :func:`previous_checkpoint_path`, so ``path`` exists at every moment and the last
+    good state survives if the new file is later damaged.
+    """
+    path = Path(path)
+    if keep_previous and path.is_file():
+        previous = previous_checkpoint_path(path)
+        staging = previous.with_name(f".{previous.name}.tmp")
+        staging.unlink(missing_ok=True)
+        try:
+            os.link(path, staging)
+        except OSError:  # file systems without hard links
+            shutil.copyfile(path, staging)
+        os.replace(staging, previous)
     return atomic_write(path, lambda handle: torch.save(state, handle))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``."""
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    required: Sequence[str] = (),
+    allow_pickle: bool = False,
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is truncated or corrupt, is not a dict holding the
+            ``required`` keys, or holds Python objects that need unpickling (refused
+            unless ``allow_pickle``: unpickling runs code from the file).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {str(path)!r}.")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # not a refused class: the pickle stream itself is broken
+            detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+            raise CheckpointError(f"Checkpoint {str(path)!r} is damaged and cannot be read ({detail}).") from None
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} holds Python objects that need unpickling, which can run arbitrary code; "
+            "refused. tgma checkpoints hold only tensors and plain containers. If you trust this file, pass "
+            "--allow-pickle (allow_pickle=True)."
+        ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as error:
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} is damaged and cannot be read ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'unexpected end of file'})."
+        ) from error
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{str(path)!r} is not a tgma checkpoint: it lacks {missing}.")
+    return state
+
+
+def load_latest_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    required: Sequence[str] = (),
+    allow_pickle: bool = False,
+) -> dict[str, Any]:
+    """Load ``path``; if it is damaged, say so on stderr and load the previous checkpoint kept beside it.
+
+    Raises :class:`CheckpointError` naming both files when neither can be read.
+    """
+    try:
+        return load_checkpoint(path, map_location, required, allow_pickle)
+    except CheckpointError as error:
+        previous = previous_checkpoint_path(path)
+        if "damaged" not in str(error) or not previous.is_file():
+            raise
+        print(f"warning: {error} Resuming from the previous checkpoint {str(previous)!r}.", file=sys.stderr)
+        try:
+            return load_checkpoint(previous, map_location, required, allow_pickle)
+        except CheckpointError as previous_error:
+            raise CheckpointError(f"{error} The previous checkpoint cannot be used either: {previous_error}") from None

@@ -122,6 +122,12 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
     return config.resolved()
 
 
+_ALLOW_PICKLE_HELP = (
+    "read a checkpoint even if it needs unpickling (runs code from the file: only for files you trust); "
+    "by default checkpoints load with torch.load(weights_only=True)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tgma`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="tgma", description="Attention as diffusion: train, compare, evaluate.")
@@ -137,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs", type=_positive_int, default=1, help="runs with seeds seed..seed+runs-1")
     train.add_argument("--out", help="results folder (default runs/<task>-<dataset>-<layer>)")
     train.add_argument("--resume", metavar="DIR", help="continue the stopped run in DIR with its saved config")
+    train.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     train.add_argument("--distributed", action="store_true", help="DistributedDataParallel under torchrun")
 
     compare = sub.add_parser("compare", help="several layers over several seeds: accuracy, spread, curves")
@@ -156,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--laplacians", default="rw", help="comma-separated: rw, sym, combinatorial, cotangent")
     diag.add_argument("--num-eigs", type=int, default=8, help="eigenpairs compared (0 skips spectra)")
     diag.add_argument("--device", default="cpu")
+    diag.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     return parser
 
 
@@ -172,7 +180,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "diagnose":
         from tg_metricattn.experiments.diagnosis import diagnose_run
 
-        diagnose_run(args.checkpoint, args.out, tuple(args.laplacians.split(",")), args.num_eigs, args.device)
+        laplacians = tuple(args.laplacians.split(","))
+        diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
         return 0
     progress = not args.no_progress
     if args.command == "train":
@@ -182,7 +191,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             config = TrainConfig.from_json(Path(args.resume) / "config.json") if Path(args.resume).is_dir() else None
             if config is None:
                 parser.error(f"--resume {args.resume!r}: not an existing run folder")
-            return train_command(config, args.resume, resume=True, progress=progress)
+            return train_command(config, args.resume, True, progress, args.allow_pickle)
         config = config_from_args(args)
         out = args.out or _default_out(config.task, config.dataset, config.layer)
         return train_command(config, out, resume=False, progress=progress)

@@ -56,14 +56,21 @@ def diagnose_run(
     laplacians: tuple[str, ...] = ("rw",),
     num_eigs: int = 8,
     device: str = "cpu",
+    allow_pickle: bool = False,
 ) -> DiagnosticsReport:
-    """Load the run in ``checkpoint`` and diagnose it (see the module docstring)."""
+    """Load the run in ``checkpoint`` and diagnose it (see the module docstring).
+
+    ``best_model.pt`` is read with ``weights_only=True``; ``allow_pickle`` lifts that for a
+    file you trust (unpickling runs code from the file).
+    """
     folder = find_run_folder(checkpoint)
     config = TrainConfig.from_dict({**folder.read_config(), "device": device})
     task = build_task(config)
     torch.manual_seed(config.seed)
     model = task.build_model(config)
-    model.load_state_dict(load_checkpoint(folder.best_model_path)["model"])
+    model.load_state_dict(
+        load_checkpoint(folder.best_model_path, required=("model",), allow_pickle=allow_pickle)["model"]
+    )
     report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs)
     print(report.summary())
     print(f"results: {out or folder.path / 'diagnostics'}")

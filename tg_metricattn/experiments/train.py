@@ -35,14 +35,16 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def train_command(config: TrainConfig, out: str, resume: bool = False, progress: bool = True) -> int:
+def train_command(
+    config: TrainConfig, out: str, resume: bool = False, progress: bool = True, allow_pickle: bool = False
+) -> int:
     """Run ``config`` into ``out`` (distributed when asked or under torchrun) and print the summary."""
     distributed = config.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1
     ctx = init_distributed(config.device) if distributed else DistContext()
     if distributed:
         config = TrainConfig.from_dict({**config.to_dict(), "distributed": True})
     try:
-        summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx)
+        summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx, allow_pickle=allow_pickle)
     finally:
         cleanup(ctx)
     if ctx.is_main:

@@ -21,7 +21,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tg_metricattn.experiments.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from tg_metricattn.experiments.checkpoint import (
+    capture_rng_state,
+    load_latest_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.distributed import (
     DistContext,
@@ -58,6 +63,9 @@ def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
     return tqdm(iterable, disable=not (enabled and sys.stderr.isatty()), leave=False, **kwargs)
 
 
+_RESUME_KEYS = ("epoch", "model", "optimizer", "rng", "history", "best", "best_model", "bad_epochs", "elapsed")
+
+
 def train_run(
     task: Task,
     config: TrainConfig,
@@ -65,6 +73,7 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     ctx: DistContext | None = None,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     """Train one model with ``config.seed`` and return the final metrics (also ``final.json``).
 
@@ -72,9 +81,11 @@ def train_run(
         task: the loaded task (its data is reused between runs).
         config: the resolved configuration of this run.
         folder: where to write results; ``None`` writes nothing (no checkpoint either).
-        resume: continue from ``folder``'s ``checkpoint.pt`` when it exists.
+        resume: continue from ``folder``'s ``checkpoint.pt`` when it exists (from the previous
+            checkpoint, with a warning, when the latest is damaged).
         progress: show a tqdm bar over epochs (only on a terminal, only on rank 0).
         ctx: the distributed context (rank 0 of 1 by default).
+        allow_pickle: let ``--resume`` unpickle a checkpoint that is not plain tensors (runs its code).
     """
     ctx = ctx or DistContext()
     writes = folder is not None and ctx.is_main
@@ -90,7 +101,9 @@ def train_run(
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs, start_epoch, elapsed = 0, 1, 0.0
     if resume and folder is not None and folder.checkpoint_path.is_file():
-        state = load_checkpoint(folder.checkpoint_path, map_location=config.device)
+        state = load_latest_checkpoint(
+            folder.checkpoint_path, config.device, required=_RESUME_KEYS, allow_pickle=allow_pickle
+        )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], task.generator)
@@ -129,6 +142,7 @@ def train_run(
                     "bad_epochs": bad_epochs,
                     "elapsed": elapsed,
                 },
+                keep_previous=True,
             )
             folder.write_metrics(history)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_metric']:.3f}")
@@ -183,6 +197,7 @@ def run_training(
     progress: bool = True,
     ctx: DistContext | None = None,
     task: Task | None = None,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     """``config.runs`` runs with seeds ``config.seed, config.seed + 1, ...``, each in ``out/run_<seed>``.
 
@@ -203,7 +218,7 @@ def run_training(
         run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
         folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
         done = folder.read_final() if (resume and folder is not None) else None
-        finals.append(done or train_run(task, run_config, folder, resume=resume, progress=progress, ctx=ctx))
+        finals.append(done or train_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
     summary = {**summarize(finals), "config": config.to_dict(), "finals": finals}
     if out_path is not None and ctx.is_main:
         atomic_write_json(out_path / "summary.json", summary)
