@@ -26,6 +26,7 @@ from tg_metricattn.experiments.checkpoint import (
     save_checkpoint,
 )
 from tg_metricattn.experiments.cli import main
+from tg_metricattn.experiments.training import EarlyStopping
 
 TRAIN_ARGS = ["train", "--dataset", "csbm", "--layer", "metric", "--epochs", "60", "--patience", "60"]
 TRAIN_ARGS += ["--heads", "2", "--hidden", "4", "--no-progress"]
@@ -199,3 +200,19 @@ def test_same_seed_gives_bit_identical_metrics(tmp_path):
     assert _without_time(final_a) == _without_time(final_b)
     model_a, model_b = (load_checkpoint(f / "run_0" / "best_model.pt")["model"] for f in (first, second))
     assert all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+
+
+def test_early_stopping_counts_epochs_that_improve_neither_metric_nor_loss():
+    stopping = EarlyStopping(patience=2, higher_is_better=True)
+    records = [(0.5, 1.0), (0.5, 0.9), (0.6, 0.95), (0.6, 0.95), (0.55, 0.92)]
+    counts = []
+    for metric, loss in records:
+        stopping.update({"val_metric": metric, "val_loss": loss})
+        counts.append(stopping.bad_epochs)
+    assert counts == [0, 0, 0, 1, 2] and stopping.stop
+    lower = EarlyStopping(patience=1, higher_is_better=False)
+    lower.update({"val_metric": 3.0})
+    lower.update({"val_metric": 2.0})
+    assert lower.bad_epochs == 0
+    lower.update({"val_metric": 2.5})
+    assert lower.stop

@@ -76,7 +76,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     model.add_argument("--lr", type=float, help="Adam learning rate")
     model.add_argument("--weight-decay", type=float, help="Adam weight decay")
     model.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
-    model.add_argument("--patience", type=_positive_int, default=100, help="early-stopping patience (default 100)")
+    model.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=100,
+        help="stop after this many epochs with neither a better val metric nor a lower val loss (default 100)",
+    )
     model.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     model.add_argument(
         "--batch-size", type=int, default=0, help="node: seed nodes per mini-batch (0 = full batch); mesh: meshes per "

@@ -2,8 +2,9 @@
 
 Per epoch: one training pass, then evaluation. The selected epoch is the one with the best
 validation metric (ties: lower validation loss, then the earlier epoch); the reported test
-metric is the one measured at that epoch. Training stops after ``patience`` epochs without
-a better selection score, or after ``epochs``. A checkpoint with the whole training state
+metric is the one measured at that epoch. Training stops after ``epochs``, or after ``patience`` epochs
+in a row with neither a better validation metric nor a lower validation loss (the GAT
+paper's rule). A checkpoint with the whole training state
 is written atomically after every epoch, so ``resume=True`` continues a killed run and
 ends with the same metrics as an uninterrupted run (on CPU).
 """
@@ -59,11 +60,33 @@ def selection_key(record: dict[str, Any], higher_is_better: bool) -> tuple[float
     return (-np.inf if np.isnan(metric) else metric, -loss)
 
 
+class EarlyStopping:
+    """The GAT paper's patience rule: an epoch that sets a new best validation metric *or* a new
+    lowest validation loss resets the count; ``stop`` once ``patience`` epochs in a row did neither.
+    """
+
+    def __init__(self, patience: int, higher_is_better: bool) -> None:
+        self.patience, self.sign = patience, 1.0 if higher_is_better else -1.0
+        self.best_metric, self.lowest_loss, self.bad_epochs = -np.inf, np.inf, 0
+
+    def update(self, record: dict[str, Any]) -> None:
+        """Count ``record`` (an epoch's metrics) towards the patience."""
+        metric, loss = self.sign * record["val_metric"], record.get("val_loss", np.inf)
+        improved = metric > self.best_metric or loss < self.lowest_loss
+        self.best_metric, self.lowest_loss = max(self.best_metric, metric), min(self.lowest_loss, loss)
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+
+    @property
+    def stop(self) -> bool:
+        """Whether training should stop."""
+        return self.bad_epochs >= self.patience
+
+
 def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
     return tqdm(iterable, disable=not (enabled and sys.stderr.isatty()), leave=False, **kwargs)
 
 
-_RESUME_KEYS = ("epoch", "model", "optimizer", "rng", "history", "best", "best_model", "bad_epochs", "elapsed")
+_RESUME_KEYS = ("epoch", "model", "optimizer", "rng", "history", "best", "best_model", "elapsed")
 
 
 def train_run(
@@ -99,7 +122,8 @@ def train_run(
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs, start_epoch, elapsed = 0, 1, 0.0
+    stopping = EarlyStopping(config.patience, task.higher_is_better)
+    start_epoch, elapsed = 1, 0.0
     if resume and folder is not None and folder.checkpoint_path.is_file():
         state = load_latest_checkpoint(
             folder.checkpoint_path, config.device, required=_RESUME_KEYS, allow_pickle=allow_pickle
@@ -108,11 +132,12 @@ def train_run(
         optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"], task.generator)
         history, best, best_state = state["history"], state["best"], state["best_model"]
-        bad_epochs, start_epoch, elapsed = state["bad_epochs"], state["epoch"] + 1, state["elapsed"]
+        start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
+        for record in history:
+            stopping.update(record)
     if writes:
         folder.write_config(config.to_dict())
-    stopped = bad_epochs >= config.patience
-    epochs = range(start_epoch, config.epochs + 1) if not stopped else range(0)
+    epochs = range(start_epoch, config.epochs + 1) if not stopping.stop else range(0)
     bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
@@ -121,13 +146,12 @@ def train_run(
         record.update(task.evaluate(model))
         elapsed += time.perf_counter() - start
         history.append(record)
+        stopping.update(record)
         if best is None or selection_key(record, task.higher_is_better) > selection_key(best, task.higher_is_better):
-            best, bad_epochs = record, 0
+            best = record
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if writes:
                 save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch})
-        else:
-            bad_epochs += 1
         if writes:
             save_checkpoint(
                 folder.checkpoint_path,
@@ -139,14 +163,13 @@ def train_run(
                     "history": history,
                     "best": best,
                     "best_model": best_state,
-                    "bad_epochs": bad_epochs,
                     "elapsed": elapsed,
                 },
                 keep_previous=True,
             )
             folder.write_metrics(history)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_metric']:.3f}")
-        if bad_epochs >= config.patience:
+        if stopping.stop:
             break
     assert best is not None, "no epoch was run"
     final = {
