@@ -74,7 +74,7 @@ def read_off(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if num_vertices < 0 or num_faces < 0:
         raise fail(number, f"negative counts {num_vertices} vertices, {num_faces} faces.")
 
-    vertices = np.empty((num_vertices, 3), dtype=np.float64)
+    rows: list[list[float]] = []  # grown line by line: a header's counts are not trusted for allocation
     for i in range(num_vertices):
         try:
             number, tokens = next(lines)
@@ -86,11 +86,12 @@ def read_off(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         if len(tokens) < 3 + extra_columns:
             raise fail(number, f"expected a vertex 'x y z', found {' '.join(tokens)!r}.")
         try:
-            vertices[i] = [float(t) for t in tokens[:3]]
+            row = [float(t) for t in tokens[:3]]
         except ValueError:
             raise fail(number, f"expected three numbers for vertex {i}, found {' '.join(tokens)!r}.") from None
-        if not np.isfinite(vertices[i]).all():
+        if not np.isfinite(row).all():
             raise fail(number, f"vertex {i} has a non-finite coordinate: {' '.join(tokens)!r}.")
+        rows.append(row)
 
     faces: list[tuple[int, int, int]] = []
     for j in range(num_faces):
@@ -114,8 +115,7 @@ def read_off(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 f"face {j} refers to vertex {bad[0]}, but the file has {num_vertices} vertices (0-based).",
             )
         faces.extend((corners[0], corners[k], corners[k + 1]) for k in range(1, n - 1))
-    face_array = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    return vertices, face_array
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3), np.asarray(faces, dtype=np.int64).reshape(-1, 3)
 
 
 def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
