@@ -119,6 +119,7 @@ def test_train_cora_writes_a_complete_run_folder(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     assert (config["hidden"], config["heads"], config["layers"], config["dropout"]) == (8, 8, 2, 0.6)
     assert (config["lr"], config["weight_decay"]) == (0.005, 5e-4)
+    assert config["normalize_features"] is True  # GAT's protocol for the Planetoid graphs
     history = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
     assert len((run / "metrics.csv").read_text().splitlines()) == 6
@@ -234,3 +235,19 @@ def test_demo_quick(tmp_path, capsys):
     for kind in ("mesh", "graph"):
         for layer in ("gat", "metric"):
             assert (tmp_path / "demo" / kind / layer / "run_0" / "curves.png").is_file()
+
+
+def test_feature_normalisation_defaults_to_the_gat_protocol(tmp_path):
+    from tg_metricattn.experiments.config import TrainConfig
+    from tg_metricattn.experiments.tasks import build_task
+
+    assert TrainConfig(dataset="CiteSeer").resolved().normalize_features is True
+    assert TrainConfig(dataset="Amazon-Photo").resolved().normalize_features is False
+    assert TrainConfig(dataset="Cora", normalize_features=False).resolved().normalize_features is False
+    copy_shared("Planetoid/Cora", tmp_path / "data")
+    root = str(tmp_path / "data")
+    for normalize in (True, False):
+        task = build_task(TrainConfig(dataset="Cora", root=root, normalize_features=normalize).resolved())
+        sums = task.data.x.sum(dim=1)
+        nonzero = sums > 0
+        assert torch.allclose(sums[nonzero], torch.ones(int(nonzero.sum()))) == normalize

@@ -61,6 +61,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "mesh: rna, human, folder, synthetic; graph: ogbg-molbace, ...",
     )
     data.add_argument("--root", help="data root laid out like $TGMA_DATA (default: a private copy of $TGMA_DATA)")
+    data.add_argument(
+        "--normalize-features",
+        action=argparse.BooleanOptionalAction,
+        help="node task: row-normalise features to sum 1 (default: on for Cora, CiteSeer, PubMed as in GAT)",
+    )
     data.add_argument("--features", default="xyz", help="mesh input features: xyz, hks or xyz,hks (default xyz)")
     data.add_argument("--limit", type=_positive_int, help="mesh task: read only the first LIMIT meshes per split")
     data.add_argument("--num-meshes", type=_positive_int, default=24, help="synthetic mesh set size (default 24)")
@@ -116,6 +121,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "num_meshes": args.num_meshes,
         "mesh_resolution": args.mesh_resolution,
         "distributed": getattr(args, "distributed", False),
+        "normalize_features": args.normalize_features,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

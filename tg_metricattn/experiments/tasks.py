@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
+from torch_geometric.transforms import NormalizeFeatures
 
 from tg_metricattn.datasets import IGNORE_INDEX, contextual_sbm, load_graph_dataset, load_node_dataset
 from tg_metricattn.experiments.config import TrainConfig
@@ -99,7 +100,8 @@ class NodeTask(Task):
         else:
             root = resolve_root(config.dataset, config.root)
             check_present(config.dataset, root)
-            data, info = load_node_dataset(config.dataset, root)
+            transform = NormalizeFeatures() if config.normalize_features else None
+            data, info = load_node_dataset(config.dataset, root, transform=transform)
             self.evaluator = info.evaluator
             self.info = {"name": info.name, "split": info.split_kind, "num_nodes": info.num_nodes}
         self.data = data.to(self.device)
