@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tests.dataset_fixtures import copy_shared, write_ogbn_arxiv
-from tg_metricattn.datasets import load_node_dataset, random_per_class_split
+from tg_metricattn.datasets import DataNotFoundError, load_node_dataset, random_per_class_split
 
 
 def test_cora_public_split(tmp_path):
@@ -104,3 +104,21 @@ def test_random_per_class_split_counts():
     assert int(test.sum()) == 10 and not (train & val).any()
     with pytest.raises(ValueError, match="1-D"):
         random_per_class_split(y[:, None])
+
+
+@pytest.mark.parametrize("name", ["Cora", "Amazon-Photo", "Minesweeper"])
+def test_missing_dataset_without_network_names_the_folder(tmp_path, monkeypatch, name):
+    import urllib.error
+
+    import torch_geometric.datasets.amazon as amazon
+    import torch_geometric.datasets.heterophilous_graph_dataset as heterophilous
+    import torch_geometric.datasets.planetoid as planetoid
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network (test)")
+
+    monkeypatch.setattr(planetoid.fs, "cp", no_network)
+    monkeypatch.setattr(amazon, "download_url", no_network)
+    monkeypatch.setattr(heterophilous, "download_url", no_network)
+    with pytest.raises(DataNotFoundError, match=rf"{name!r} is not under .*{tmp_path.name}.*Copy the dataset"):
+        load_node_dataset(name, tmp_path)

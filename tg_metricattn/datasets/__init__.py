@@ -7,7 +7,7 @@ is available.
 """
 
 from tg_metricattn.datasets.csbm import contextual_sbm, edge_homophily
-from tg_metricattn.datasets.data_root import DATA_ENV_VAR, copy_dataset, get_data_root
+from tg_metricattn.datasets.data_root import DATA_ENV_VAR, DataNotFoundError, copy_dataset, get_data_root
 from tg_metricattn.datasets.human_segmentation import HumanSegmentation
 from tg_metricattn.datasets.mesh_data import (
     IGNORE_INDEX,
@@ -41,6 +41,7 @@ __all__ = [
     "DATA_ENV_VAR",
     "IGNORE_INDEX",
     "PART_NAMES",
+    "DataNotFoundError",
     "GraphDatasetInfo",
     "HumanSegmentation",
     "MeshFolder",

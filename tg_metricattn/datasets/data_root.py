@@ -14,10 +14,15 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["DATA_ENV_VAR", "copy_dataset", "get_data_root"]
+__all__ = ["DATA_ENV_VAR", "DataNotFoundError", "copy_dataset", "get_data_root"]
 
 #: Name of the environment variable that points to the folder of real data.
 DATA_ENV_VAR = "TGMA_DATA"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data of a dataset is not where it was looked for (the message says where and what to do)."""
+
 
 # Folders written by processing; never copied, so that a copy is processed afresh.
 _SKIPPED_NAMES = frozenset({"processed", "__pycache__"})

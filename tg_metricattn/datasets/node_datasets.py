@@ -9,7 +9,8 @@ family, the layout PyG/OGB use themselves: ``<root>/Planetoid/Cora``,
 ``<root>/Amazon/Photo``, ``<root>/Coauthor/CS``, ``<root>/Heterophilous/minesweeper``,
 ``<root>/WebKB/cornell``, ``<root>/Actor``, ``<root>/WikipediaNetwork/chameleon``,
 ``<root>/ogb/ogbn_arxiv``. Data already there is used as it is; data that is absent is
-downloaded by the PyG/OGB class when a network is available.
+downloaded by the PyG/OGB class when a network is available; without one,
+:class:`~tg_metricattn.datasets.DataNotFoundError` names the folder and what to put there.
 
 Splits:
 - Planetoid: the public split (Yang et al. 2016: 20 per class / 500 / 1000).
@@ -35,6 +36,7 @@ import torch_geometric.datasets as pyg_datasets
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from tg_metricattn.datasets.data_root import DataNotFoundError
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.splits import random_per_class_split
 
@@ -162,7 +164,14 @@ def load_node_dataset(
         class_name, folder, arg, kwargs = _resolve(name)
         cls = getattr(pyg_datasets, class_name)
         args = (str(root / folder),) if arg is None else (str(root / folder), arg)
-        dataset = cls(*args, **kwargs)
+        try:
+            dataset = cls(*args, **kwargs)
+        except OSError as error:  # the raw files are absent and the download failed (no network)
+            raise DataNotFoundError(
+                f"{name!r} is not under {args[0]!r} and could not be downloaded ({type(error).__name__}: {error}). "
+                f"Copy the dataset's raw files there (the layout {class_name} writes when it downloads), or pass "
+                f"the root of a data folder that has it (e.g. $TGMA_DATA)."
+            ) from error
         data = dataset[0]
         display = class_name if arg is None else f"{arg}"
         if getattr(data, "y", None) is None or data.y.dim() != 1 or data.y.is_floating_point():

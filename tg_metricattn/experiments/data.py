@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 from tg_metricattn.datasets import (
     DATA_ENV_VAR,
     PART_NAMES,
+    DataNotFoundError,
     HumanSegmentation,
     MeshFolder,
     RNASegmentation,
@@ -38,10 +39,6 @@ MESH_DATASETS = ("rna", "human", "folder", "synthetic")
 
 # mesh dataset -> its folder under a data root laid out like $TGMA_DATA
 _MESH_FOLDERS = {"rna": "rna_surface_segmentation", "human": "human_segmentation"}
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The data of a dataset is not where it was looked for (the message says where and what to do)."""
 
 
 def dataset_folder(name: str) -> str:
