@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 from tg_metricattn.datasets import mesh_edge_index
 from tg_metricattn.diagnostics import (
     conformal_factor,
+    default_time_bounds,
     diagnose,
     dirichlet_energies,
     drift_share,
@@ -215,3 +216,19 @@ def test_diagnose_validation():
     no_mesh = Data(x=torch.randn(20, 3), edge_index=knn_edge_index(np.random.default_rng(0).normal(size=(20, 3)), 3))
     with pytest.raises(ValueError, match="cotangent"):
         diagnose(TwoLayers(), no_mesh, laplacians=("cotangent",))
+
+
+def test_probe_fit_bounds_follow_the_scale_of_a_mesh_laplacian():
+    mesh = sphere_mesh(200)
+    operator = mesh_laplace_operator(mesh.pos, mesh.face)
+    L = operator.matrix
+    scale = float(L.diagonal().max())
+    assert scale > 10  # a unit-sphere mesh of 200 vertices: M^-1 L_cot has a large diagonal
+    lo, hi = default_time_bounds(L)
+    assert lo == pytest.approx(1e-3 / scale) and hi == pytest.approx(1e2 / scale)
+    rw = graph_laplacian(mesh_edge_index(mesh.face, 200), 200, "rw")
+    assert default_time_bounds(rw.matrix) == pytest.approx((1e-3, 1e2))
+    t0 = 0.05 / scale  # below the fixed (1e-3, 1e2) interval when the scale exceeds 50
+    P = scipy.linalg.expm(-t0 * L.toarray())
+    fit = fit_diffusion_time(P, operator)
+    assert fit.t_probe == pytest.approx(t0, rel=0.02) and fit.residual_probe < 1e-3

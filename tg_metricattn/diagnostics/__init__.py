@@ -9,6 +9,7 @@ energies, and for metric/L2 attention the learned edge lengths against a mesh.
 
 from tg_metricattn.diagnostics.diffusion_fit import (
     DiffusionFit,
+    default_time_bounds,
     fit_diffusion_time,
     fit_time_least_squares,
     fit_time_probes,
@@ -68,6 +69,7 @@ __all__ = [
     "capture_layer_inputs",
     "compare_spectra",
     "conformal_factor",
+    "default_time_bounds",
     "diagnose",
     "dirichlet_energies",
     "dirichlet_energy",

@@ -11,7 +11,10 @@ Two estimates, each with its relative residual at ``t*``:
    one-step (explicit Euler) reading ``P ≈ I - t L``.
 2. Probe signals: ``t_probe = argmin_t r(t)``,  ``r(t) = ‖P X - exp(-t L) X‖_F / ‖X‖_F``,
    minimised over ``log t`` in ``bounds`` with :func:`scipy.optimize.minimize_scalar`
-   (bounded Brent). ``X`` holds random Gaussian signals and, when given, the layer's
+   (bounded Brent). The default bounds are ``(1e-3, 1e2) / max_i L_ii``: the interval a
+   random-walk Laplacian (diagonal 1) gets, rescaled for Laplacians of another scale (a
+   mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²), so that ``‖t L‖`` and with it
+   the cost of the heat operator stay bounded. ``X`` holds random Gaussian signals and, when given, the layer's
    input features, each column scaled to unit norm; ``exp(-t L) X`` comes from
    :func:`~tg_metricattn.diagnostics.heat.heat_apply`.
 
@@ -34,7 +37,14 @@ from tg_metricattn.diagnostics._validation import as_signals, as_square_csr, sam
 from tg_metricattn.diagnostics.heat import heat_apply
 from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian
 
-__all__ = ["DiffusionFit", "fit_diffusion_time", "fit_time_least_squares", "fit_time_probes", "probe_signals"]
+__all__ = [
+    "DiffusionFit",
+    "default_time_bounds",
+    "fit_diffusion_time",
+    "fit_time_least_squares",
+    "fit_time_probes",
+    "probe_signals",
+]
 
 
 @dataclass
@@ -90,18 +100,26 @@ def probe_signals(num_nodes: int, num_random: int = 8, features=None, seed: int 
     return X
 
 
+def default_time_bounds(L: sp.spmatrix) -> tuple[float, float]:
+    """``(1e-3, 1e2) / max_i L_ii``: the search interval of ``t`` scaled to the Laplacian."""
+    scale = float(np.abs(L.diagonal()).max(initial=0.0))
+    scale = scale if scale > 0 else 1.0
+    return 1e-3 / scale, 1e2 / scale
+
+
 def fit_time_probes(
-    P, laplacian: ReferenceLaplacian | sp.spmatrix, probes, bounds: tuple[float, float] = (1e-3, 1e2)
+    P, laplacian: ReferenceLaplacian | sp.spmatrix, probes, bounds: tuple[float, float] | None = None
 ) -> tuple[float, float]:
     """``(t_probe, residual)`` minimising ``‖P X - exp(-t L) X‖_F / ‖X‖_F`` over ``t`` in ``bounds``.
 
-    The search is on ``log t`` (bounded Brent, ``xatol = 1e-4``).
+    The search is on ``log t`` (bounded Brent, ``xatol = 1e-4``); ``bounds=None`` uses
+    :func:`default_time_bounds`.
     """
     P = as_square_csr(P, "P")
     L, _ = _laplacian_matrix(laplacian)
     same_size(P, L, "P", "L")
     X = as_signals(probes, P.shape[0], "probes")
-    lo, hi = float(bounds[0]), float(bounds[1])
+    lo, hi = (float(b) for b in (bounds if bounds is not None else default_time_bounds(L)))
     if not 0 < lo < hi:
         raise ValueError(f"bounds must satisfy 0 < low < high; got {bounds!r}.")
     PX = P @ X
@@ -120,7 +138,7 @@ def fit_diffusion_time(
     features=None,
     num_random: int = 8,
     seed: int = 0,
-    bounds: tuple[float, float] = (1e-3, 1e2),
+    bounds: tuple[float, float] | None = None,
 ) -> DiffusionFit:
     """Both estimates of ``t*`` (module docstring) as a :class:`DiffusionFit`.
 
@@ -130,7 +148,7 @@ def fit_diffusion_time(
         features: the layer's input features ``[N, F]`` added to the random probes.
         num_random: number of random Gaussian probe signals.
         seed: seed of the random probes.
-        bounds: search interval of ``t`` for the probe fit.
+        bounds: search interval of ``t`` for the probe fit (default: :func:`default_time_bounds`).
     """
     L, kind = _laplacian_matrix(laplacian)
     t_ls, r_ls = fit_time_least_squares(P, L)

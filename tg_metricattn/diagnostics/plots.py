@@ -105,13 +105,15 @@ def plot_conformal_factor(pos, face, u, path, title: str = "conformal factor u")
 
 
 def save_plots(report: DiagnosticsReport, out_dir) -> list[Path]:
-    """Write every figure that the report supports into ``out_dir``; returns the paths."""
+    """Write every figure that the report supports into ``out_dir`` (no spectrum plot when the
+    report has no spectra); returns the paths."""
     out_dir = Path(out_dir)
     paths = [
-        plot_spectrum(report, out_dir / "spectrum.png"),
         plot_diffusion_fits(report, out_dir / "diffusion_fits.png"),
         plot_dirichlet(report, out_dir / "dirichlet.png"),
     ]
+    if any(head.spectrum for layer in report.layers for head in layer.heads):
+        paths.insert(0, plot_spectrum(report, out_dir / "spectrum.png"))
     if report.positions is not None and report.faces is not None:
         for name, u in report.arrays.items():
             safe = name.replace(".", "_")
