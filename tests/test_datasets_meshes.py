@@ -1,4 +1,5 @@
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -52,7 +53,9 @@ def test_rna_two_real_meshes_and_cache(tmp_path, monkeypatch):
         raise AssertionError("process() called although the processed file exists")
 
     monkeypatch.setattr(RNASegmentation, "process", no_processing)
-    cached = RNASegmentation(root, "train", hks_eigenpairs=16, hks_times=8)
+    with warnings.catch_warnings():  # the processed file loads with weights_only=True, no pickle fallback
+        warnings.filterwarnings("error", message=".*[Ww]eights only load failed.*")
+        cached = RNASegmentation(root, "train", hks_eigenpairs=16, hks_times=8)
     assert torch.equal(cached[1].x, dataset[1].x)
 
 

@@ -6,7 +6,8 @@ from ogb.graphproppred import PygGraphPropPredDataset
 from torch_geometric.data import Data
 
 from tests.dataset_fixtures import copy_shared
-from tg_metricattn.datasets import load_graph_dataset, ogb_safe_load
+from tg_metricattn.datasets import load_graph_dataset, pyg_safe_load
+from tg_metricattn.datasets.safe_load import PYG_SAFE_GLOBALS
 
 
 def test_ogbg_molbace_split_evaluator_and_cache(tmp_path, monkeypatch):
@@ -32,10 +33,18 @@ def test_ogbg_molbace_split_evaluator_and_cache(tmp_path, monkeypatch):
 def test_safe_globals_only_inside_the_context(tmp_path):
     path = tmp_path / "data.pt"
     torch.save(Data(x=torch.ones(2, 1), edge_index=torch.tensor([[0], [1]])), path)
-    with ogb_safe_load():
+    with pyg_safe_load():
         assert torch.load(path).num_nodes == 2
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)  # weights_only stays on outside the context
+
+
+def test_safe_load_leaves_the_allow_list_as_it_found_it():
+    before = set(torch.serialization.get_safe_globals())
+    assert Data in before  # PyG allows Data itself on import; the block must not take that away
+    with pyg_safe_load():
+        assert set(PYG_SAFE_GLOBALS) <= set(torch.serialization.get_safe_globals())
+    assert set(torch.serialization.get_safe_globals()) == before
 
 
 def test_graph_loader_rejects_node_dataset(tmp_path):

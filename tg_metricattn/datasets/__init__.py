@@ -32,8 +32,9 @@ from tg_metricattn.datasets.node_datasets import (
     load_node_dataset,
     node_dataset_folder,
 )
-from tg_metricattn.datasets.ogb_datasets import GraphDatasetInfo, load_graph_dataset, ogb_safe_load
+from tg_metricattn.datasets.ogb_datasets import GraphDatasetInfo, load_graph_dataset
 from tg_metricattn.datasets.rna_segmentation import RNASegmentation
+from tg_metricattn.datasets.safe_load import pyg_safe_load
 from tg_metricattn.datasets.splits import random_per_class_split
 from tg_metricattn.datasets.synthetic_meshes import PART_NAMES, SyntheticMeshSegmentation, make_figure
 
@@ -71,7 +72,7 @@ __all__ = [
     "mesh_to_data",
     "node_dataset_folder",
     "normalize_positions",
-    "ogb_safe_load",
+    "pyg_safe_load",
     "random_per_class_split",
     "random_rotation_matrix",
     "read_labels",

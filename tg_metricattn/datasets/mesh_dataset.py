@@ -23,6 +23,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from tg_metricattn.datasets.mesh_data import IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh
+from tg_metricattn.datasets.safe_load import pyg_safe_load
 
 __all__ = ["MeshItem", "MeshSegmentationDataset"]
 
@@ -88,7 +89,8 @@ class MeshSegmentationDataset(InMemoryDataset):
         self.limit = limit
         self._check_split(split)
         super().__init__(str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
-        self.load(self.processed_paths[0])
+        with pyg_safe_load():  # weights_only=True with PyG data classes allowed; no pickle fallback
+            self.load(self.processed_paths[0])
 
     # -- to be provided by subclasses -------------------------------------------------
     splits: tuple[str, ...] = ("train", "test")

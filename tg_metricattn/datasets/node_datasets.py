@@ -38,6 +38,7 @@ from torch_geometric.utils import to_undirected
 
 from tg_metricattn.datasets.data_root import DataNotFoundError
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
+from tg_metricattn.datasets.safe_load import pyg_safe_load
 from tg_metricattn.datasets.splits import random_per_class_split
 
 __all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
@@ -165,7 +166,8 @@ def load_node_dataset(
         cls = getattr(pyg_datasets, class_name)
         args = (str(root / folder),) if arg is None else (str(root / folder), arg)
         try:
-            dataset = cls(*args, **kwargs)
+            with pyg_safe_load():  # processed files load with weights_only=True, no pickle fallback
+                dataset = cls(*args, **kwargs)
         except OSError as error:  # the raw files are absent and the download failed (no network)
             raise DataNotFoundError(
                 f"{name!r} is not under {args[0]!r} and could not be downloaded ({type(error).__name__}: {error}). "

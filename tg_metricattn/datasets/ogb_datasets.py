@@ -5,47 +5,23 @@ ogb 1.3.6 saves its processed files with ``torch.save`` and reads them back with
 unpickler that refuses every class not on an allow-list, and PyG's ``Data`` storage
 classes (``DataEdgeAttr``, ``DataTensorAttr``, ``GlobalStorage``) are not on it.
 
-We do **not** set ``weights_only=False`` or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``: that would
-switch the safe unpickler off for every file loaded meanwhile, including files that
-somebody else wrote. Instead :func:`ogb_safe_load` is a context manager that keeps
-``weights_only=True`` and, only while it is open, adds PyG's plain data-container classes
-to the allow-list (``torch.serialization.safe_globals``). Those classes hold tensors and
-dictionaries and run no code on unpickling, so loading stays safe, and the allow-list is
-restored on exit.
+We do **not** set ``weights_only=False`` or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``; ogb
+loads inside :func:`~tg_metricattn.datasets.safe_load.pyg_safe_load`, which keeps
+``weights_only=True`` and allows only PyG's plain data containers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch_geometric.data import Data
-from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-from torch_geometric.data.storage import EdgeStorage, GlobalStorage, NodeStorage
 
-__all__ = ["OGB_SAFE_GLOBALS", "GraphDatasetInfo", "load_graph_dataset", "ogb_safe_load"]
+from tg_metricattn.datasets.safe_load import pyg_safe_load
 
-#: The classes a processed OGB/PyG file pickles besides tensors and builtins.
-OGB_SAFE_GLOBALS: tuple[type, ...] = (
-    Data,
-    DataEdgeAttr,
-    DataTensorAttr,
-    GlobalStorage,
-    NodeStorage,
-    EdgeStorage,
-)
-
-
-@contextlib.contextmanager
-def ogb_safe_load() -> Iterator[None]:
-    """Allow ``torch.load(weights_only=True)`` to read PyG ``Data`` objects, inside this block only."""
-    with torch.serialization.safe_globals(list(OGB_SAFE_GLOBALS)):
-        yield
+__all__ = ["GraphDatasetInfo", "load_graph_dataset"]
 
 
 def _ogb_folder_check(name: str, ogb_root: Path, version: str) -> None:
@@ -84,13 +60,13 @@ def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     ogb_root = Path(root) / "ogb"
     _ogb_folder_check(name, ogb_root, str(master[name]["version"]))
     ogb_root.mkdir(parents=True, exist_ok=True)
-    with ogb_safe_load():
+    with pyg_safe_load():
         return DatasetClass(name=name, root=str(ogb_root), **kwargs)
 
 
 def ogb_split(dataset: Any) -> dict[str, torch.Tensor]:
     """The official split of an OGB dataset as ``{'train', 'valid', 'test'}`` index tensors."""
-    with ogb_safe_load():
+    with pyg_safe_load():
         split = dataset.get_idx_split()
     return {key: torch.as_tensor(value, dtype=torch.long) for key, value in split.items()}
 
