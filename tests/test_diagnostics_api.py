@@ -30,6 +30,7 @@ from tg_metricattn.diagnostics import (
     laplacian_eigenpairs,
     learned_edge_lengths,
     mesh_laplace_operator,
+    probe_signals,
     propagation_matrix,
     save_plots,
     stationary_distribution,
@@ -232,3 +233,15 @@ def test_probe_fit_bounds_follow_the_scale_of_a_mesh_laplacian():
     P = scipy.linalg.expm(-t0 * L.toarray())
     fit = fit_diffusion_time(P, operator)
     assert fit.t_probe == pytest.approx(t0, rel=0.02) and fit.residual_probe < 1e-3
+
+
+def test_probe_signals_use_a_seeded_subset_of_wide_features():
+    features = np.zeros((50, 300))
+    features[:, 5:200] = np.random.default_rng(1).standard_normal((50, 195))
+    X = probe_signals(50, num_random=4, features=features, seed=3, max_features=16)
+    assert X.shape == (50, 4 + 16)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=0), 1.0)
+    np.testing.assert_array_equal(X, probe_signals(50, num_random=4, features=features, seed=3, max_features=16))
+    columns = features[:, 5:200] / np.linalg.norm(features[:, 5:200], axis=0)
+    assert all(np.isclose(columns.T @ x, 1.0).any() for x in X[:, 4:].T)  # actual (non-zero) feature columns
+    assert probe_signals(50, 4, features[:, :20], max_features=16).shape == (50, 4 + 15)  # narrow: all non-zero

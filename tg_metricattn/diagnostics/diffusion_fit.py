@@ -83,15 +83,25 @@ def fit_time_least_squares(P, laplacian: ReferenceLaplacian | sp.spmatrix) -> tu
     return t, residual
 
 
-def probe_signals(num_nodes: int, num_random: int = 8, features=None, seed: int = 0) -> np.ndarray:
-    """Probe matrix ``[N, K]``: ``num_random`` Gaussian columns and the columns of ``features``.
+def probe_signals(
+    num_nodes: int, num_random: int = 8, features=None, seed: int = 0, max_features: int = 64
+) -> np.ndarray:
+    """Probe matrix ``[N, K]``: ``num_random`` Gaussian columns and columns of ``features``.
 
+    Of a feature matrix wider than ``max_features``, a seeded random subset of
+    ``max_features`` non-zero columns is used (a bag-of-words input has thousands of
+    columns, and each probe costs one heat-operator application per step of the fit).
     Every column is scaled to unit Euclidean norm (zero columns dropped), so no feature
     dominates the residual by its scale.
     """
-    cols = [np.random.default_rng(seed).standard_normal((num_nodes, num_random))]
+    rng = np.random.default_rng(seed)
+    cols = [rng.standard_normal((num_nodes, num_random))]
     if features is not None:
-        cols.append(as_signals(features, num_nodes, "features"))
+        F = as_signals(features, num_nodes, "features")
+        nonzero = np.flatnonzero(np.linalg.norm(F, axis=0) > 0)
+        if nonzero.size > max_features:
+            nonzero = np.sort(rng.choice(nonzero, size=max_features, replace=False))
+        cols.append(F[:, nonzero])
     X = np.concatenate(cols, axis=1)
     norms = np.linalg.norm(X, axis=0)
     X = X[:, norms > 0] / norms[norms > 0]
