@@ -245,3 +245,12 @@ def test_probe_signals_use_a_seeded_subset_of_wide_features():
     columns = features[:, 5:200] / np.linalg.norm(features[:, 5:200], axis=0)
     assert all(np.isclose(columns.T @ x, 1.0).any() for x in X[:, 4:].T)  # actual (non-zero) feature columns
     assert probe_signals(50, 4, features[:, :20], max_features=16).shape == (50, 4 + 15)  # narrow: all non-zero
+
+
+def test_laplacian_eigenpairs_are_computed_once_per_laplacian():
+    lap = graph_laplacian(knn_edge_index(fibonacci_sphere(600), 6), 600, "rw")
+    first = laplacian_eigenpairs(lap, 6)
+    assert laplacian_eigenpairs(lap, 6) is first
+    assert laplacian_eigenpairs(lap, 4)[0].shape == (4,)
+    fresh = graph_laplacian(knn_edge_index(fibonacci_sphere(600), 6), 600, "rw")
+    np.testing.assert_allclose(laplacian_eigenpairs(fresh, 6)[0], first[0], atol=1e-10)

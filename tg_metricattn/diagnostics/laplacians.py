@@ -17,7 +17,7 @@ The graph Laplacians are built with PyG's :func:`torch_geometric.utils.get_lapla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +49,8 @@ class ReferenceLaplacian:
     degree: np.ndarray | None = None
     stiffness: sp.csr_matrix | None = None
     mass: sp.dia_matrix | None = None
+    #: eigenpairs already computed, by ``(k, dense_below)`` (every head of a layer shares them)
+    eigenpairs_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def num_nodes(self) -> int:
@@ -117,12 +119,21 @@ def laplacian_eigenpairs(
     - ``"sym"``/``"combinatorial"``: symmetric eigenproblem (``eigsh``, shift-invert near 0).
     - ``"cotangent"``: ``L_cot φ = λ M φ`` via :func:`~tg_metricattn.datasets.laplace_beltrami_eigenpairs`.
 
-    Directed graphs are symmetrised (``(L + L^T)/2``) for the solve.
+    Directed graphs are symmetrised (``(L + L^T)/2``) for the solve. The result is cached
+    on ``laplacian`` (treat the returned arrays as read-only).
     """
     n = laplacian.num_nodes
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k}.")
     k = min(k, n)
+    key = (k, dense_below)
+    if key not in laplacian.eigenpairs_cache:
+        laplacian.eigenpairs_cache[key] = _eigenpairs(laplacian, k, dense_below)
+    return laplacian.eigenpairs_cache[key]
+
+
+def _eigenpairs(laplacian: ReferenceLaplacian, k: int, dense_below: int) -> tuple[np.ndarray, np.ndarray]:
+    n = laplacian.num_nodes
     if laplacian.kind == "cotangent":
         return laplace_beltrami_eigenpairs(laplacian.stiffness, laplacian.mass, k)
     L = laplacian.matrix

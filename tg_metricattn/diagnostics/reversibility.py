@@ -19,6 +19,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigs
 from scipy.sparse.linalg import norm as sparse_norm
 
 from tg_metricattn.diagnostics._validation import as_signals, as_square_csr
+from tg_metricattn.diagnostics.spectra import arnoldi_size
 
 __all__ = ["drift_share", "stationary_distribution"]
 
@@ -38,7 +39,7 @@ def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np
     pi = None
     if n > 2:
         try:
-            _, vec = eigs(PT, k=1, which="LR", v0=start, tol=tol, maxiter=max(1000, 10 * n))
+            _, vec = eigs(PT, k=1, which="LR", v0=start, tol=tol, maxiter=max(1000, 10 * n), ncv=arnoldi_size(1, n))
             pi = np.abs(vec[:, 0].real)
         except (ArpackNoConvergence, RuntimeError):
             pi = None
