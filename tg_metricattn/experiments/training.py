@@ -2,11 +2,11 @@
 
 Per epoch: one training pass, then evaluation. The selected epoch is the one with the best
 validation metric (ties: lower validation loss, then the earlier epoch); the reported test
-metric is the one measured at that epoch. Training stops after ``epochs``, or after ``patience`` epochs
-in a row with neither a better validation metric nor a lower validation loss (the GAT
-paper's rule). A checkpoint with the whole training state
-is written atomically after every epoch, so ``resume=True`` continues a killed run and
-ends with the same metrics as an uninterrupted run (on CPU).
+metric is the one measured at that epoch. Training stops after ``epochs``, or after
+``patience`` epochs in a row with neither a better validation metric nor a lower
+validation loss (the GAT paper's rule). A checkpoint with the whole training state is
+written atomically after every epoch, so ``resume=True`` continues a killed run and ends
+with the same metrics as an uninterrupted run (on CPU).
 """
 
 from __future__ import annotations
