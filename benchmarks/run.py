@@ -2,6 +2,7 @@
 
     python -m benchmarks.run            # full: Cora-sized, 1M and 4M random edges, 300x300 grid mesh
     python -m benchmarks.run --quick    # small graphs only (seconds), as the test suite runs it
+    python -m benchmarks.run --torch-scatter --graphs 1M   # PyG's scatter with and without torch-scatter
 
 For every graph and layer (in=128, 8 heads x 8 channels, no added self-loops so that all
 layers see the same edges): median / min / max over ``--repeats`` timed calls after one
@@ -11,19 +12,26 @@ a second pass after all timings, the peak resident memory of one call of each (s
 ``GATConv`` (time: PyG time / ours, > 1 is faster; memory: ours / PyG, < 1 is leaner).
 Also prints the machine's copy/gather bandwidth and each layer's distance from the
 implied forward lower bound. Writes everything as JSON (``--out``).
+
+``--compile`` adds ``torch.compile``'d GATConv and ours. ``--torch-scatter`` adds the
+layers that go through PyG's scatter functions (GATConv and our ``propagation="scatter"``
+path) with PyG's torch-scatter switch on; every other row runs with it off, so the two
+are compared in one process (it needs ``pip install torch-scatter``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 import torch_geometric
+import torch_geometric.typing
 from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
 
 from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
@@ -55,8 +63,34 @@ LAYERS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
         lambda: MetricAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, cache_graph=False),
         2,
     ),
+    # the same two layers on PyG's gather/scatter propagation (the path torch.compile and bf16 take)
+    "SparseGATConv (scatter path)": (
+        lambda: SparseGATConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, propagation="scatter"),
+        1,
+    ),
+    "MetricAttnConv (scatter path)": (
+        lambda: MetricAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, propagation="scatter"),
+        2,
+    ),
 }
 REFERENCE = "PyG GATConv"
+DEFAULT_LAYERS = [name for name in LAYERS if not name.endswith("(scatter path)")]
+#: extra modes: layers measured again compiled, or with PyG's torch-scatter switch on
+MODE_LAYERS = {
+    "compiled": (REFERENCE, "SparseGATConv", "MetricAttnConv"),
+    "torch-scatter": (REFERENCE, "SparseGATConv (scatter path)", "MetricAttnConv (scatter path)"),
+}
+
+
+@contextlib.contextmanager
+def torch_scatter_switch(enabled: bool) -> Iterator[None]:
+    """PyG's ``WITH_TORCH_SCATTER`` set to ``enabled`` inside the block (PyG reads it on every scatter call)."""
+    before = torch_geometric.typing.WITH_TORCH_SCATTER
+    torch_geometric.typing.WITH_TORCH_SCATTER = enabled
+    try:
+        yield
+    finally:
+        torch_geometric.typing.WITH_TORCH_SCATTER = before
 
 
 def peak_memory_mb(fn: Callable[[], object]) -> float:
@@ -67,16 +101,19 @@ def peak_memory_mb(fn: Callable[[], object]) -> float:
     return memory.peak_bytes / 2**20
 
 
-def passes(layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, Callable[[], None]]:
+def passes(
+    layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor, torch_scatter: bool = False
+) -> dict[str, Callable[[], None]]:
     """The two measured passes: forward under no_grad, and forward + backward."""
 
     def forward() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), torch_scatter_switch(torch_scatter):
             layer(x, edge_index)
 
     def forward_backward() -> None:
         layer.zero_grad(set_to_none=True)
-        layer(x, edge_index).sum().backward()
+        with torch_scatter_switch(torch_scatter):
+            layer(x, edge_index).sum().backward()
 
     return {"forward": forward, "forward_backward": forward_backward}
 
@@ -96,8 +133,8 @@ def check_paths_agree(x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, fl
     return errors
 
 
-def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool, wanted: list[str] | None = None) -> dict:
-    """Measure every layer on every graph; return the results as a dict."""
+def run(quick: bool, repeats: int, layers: list[str], modes: list[str], wanted: list[str] | None = None) -> dict:
+    """Measure every layer on every graph (plus the ``modes`` variants); return the results as a dict."""
     bandwidth = measure_bandwidth(64 if quick else 256)
     results: dict = {
         "machine": {
@@ -114,18 +151,18 @@ def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool, want
     graphs = benchmark_graphs(quick)
     if wanted:
         graphs = {name: graph for name, graph in graphs.items() if any(part in name for part in wanted)}
+    variants = {name: (name, "eager") for name in layers}
+    for mode in modes:
+        variants.update({f"{name} ({mode})": (name, mode) for name in MODE_LAYERS[mode]})
     for graph_name, (num_nodes, edge_index) in graphs.items():
         x = torch.randn(num_nodes, IN_CHANNELS)
         num_edges = edge_index.size(1)
         graph_result = {"num_nodes": num_nodes, "num_edges": num_edges, "layers": {}}
         graph_result["max_abs_csr_minus_scatter"] = check_paths_agree(x, edge_index)
-        variants = [(name, False) for name in layers]
-        if compile_layers:
-            variants += [(name, True) for name in (REFERENCE, "SparseGATConv", "MetricAttnConv")]
-        for name, compiled in variants:
-            label = f"{name} (compiled)" if compiled else name
-            layer = make_layer(name, compiled)
-            entry = {key: time_calls(fn, repeats) for key, fn in passes(layer, x, edge_index).items()}
+        for label, (name, mode) in variants.items():
+            layer = make_layer(name, mode == "compiled")
+            measured = passes(layer, x, edge_index, mode == "torch-scatter")
+            entry = {key: time_calls(fn, repeats) for key, fn in measured.items()}
             bound = forward_lower_bound_s(num_edges, LAYERS[name][1], HEADS, CHANNELS, bandwidth)
             entry["forward_lower_bound_s"] = bound
             graph_result["layers"][label] = entry
@@ -137,8 +174,9 @@ def run(quick: bool, repeats: int, layers: list[str], compile_layers: bool, want
         x = torch.randn(num_nodes, IN_CHANNELS)
         graph_result = results["graphs"][graph_name]
         for label, entry in graph_result["layers"].items():
-            name, compiled = label.removesuffix(" (compiled)"), label.endswith("(compiled)")
-            for key, fn in passes(make_layer(name, compiled), x, edge_index).items():
+            name, mode = variants[label]
+            layer = make_layer(name, mode == "compiled")
+            for key, fn in passes(layer, x, edge_index, mode == "torch-scatter").items():
                 entry[key]["peak_MB"] = peak_memory_mb(fn)
             print_row(graph_name, label, graph_result["num_edges"], entry, graph_result["layers"].get(REFERENCE))
     return results
@@ -173,8 +211,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small graphs only (for CI)")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 10, quick 3)")
-    parser.add_argument("--layers", default=",".join(LAYERS), help="comma-separated subset of: " + ", ".join(LAYERS))
+    parser.add_argument(
+        "--layers", default=",".join(DEFAULT_LAYERS), help="comma-separated subset of: " + ", ".join(LAYERS)
+    )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd GATConv and ours")
+    parser.add_argument(
+        "--torch-scatter",
+        action="store_true",
+        help="also time GATConv and our scatter path with PyG's torch-scatter switch on (needs torch-scatter)",
+    )
     parser.add_argument("--graphs", default="", help="only graphs whose name contains one of these (comma-separated)")
     parser.add_argument("--out", default="results/benchmark.json", help="where to write the JSON results")
     args = parser.parse_args(argv)
@@ -184,6 +229,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown layers {unknown}; choose from {list(LAYERS)}")
     if REFERENCE not in layers:
         layers.insert(0, REFERENCE)
+    modes = [
+        mode for mode, wanted_mode in (("compiled", args.compile), ("torch-scatter", args.torch_scatter)) if wanted_mode
+    ]
+    if args.torch_scatter and torch_geometric.typing.torch_scatter is object:  # what PyG sets when absent
+        parser.error("--torch-scatter needs torch-scatter: pip install torch-scatter (it builds from source)")
     repeats = args.repeats or (3 if args.quick else 10)
     bw = measure_bandwidth(64 if args.quick else 256)
     print(
@@ -192,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     wanted = [part.strip() for part in args.graphs.split(",") if part.strip()]
-    results = run(args.quick, repeats, layers, args.compile, wanted)
+    results = run(args.quick, repeats, layers, modes, wanted)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

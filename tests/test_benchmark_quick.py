@@ -34,3 +34,35 @@ def test_quick_benchmark_runs_and_paths_agree(tmp_path) -> None:
             for key in ("forward", "forward_backward"):
                 assert entry[key]["median_s"] > 0 and entry[key]["peak_MB"] >= 0
         assert max(graph["max_abs_csr_minus_scatter"].values()) < 1e-4
+
+
+def test_torch_scatter_mode_needs_the_package_or_measures_both(tmp_path) -> None:
+    import torch_geometric.typing
+
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--repeats", "1", "--graphs", "Cora"]
+    command += ["--layers", "SparseGATConv (scatter path)", "--torch-scatter", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if torch_geometric.typing.torch_scatter is object:  # not installed: a clear refusal
+        assert completed.returncode == 2 and "pip install torch-scatter" in completed.stderr
+        return
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    (graph,) = json.loads(out.read_text())["graphs"].values()
+    assert set(graph["layers"]) == {
+        "PyG GATConv",
+        "SparseGATConv (scatter path)",
+        "PyG GATConv (torch-scatter)",
+        "SparseGATConv (scatter path) (torch-scatter)",
+        "MetricAttnConv (scatter path) (torch-scatter)",
+    }
+
+
+def test_torch_scatter_switch_restores_the_flag() -> None:
+    import torch_geometric.typing
+
+    from benchmarks.run import torch_scatter_switch
+
+    before = torch_geometric.typing.WITH_TORCH_SCATTER
+    with torch_scatter_switch(not before):
+        assert torch_geometric.typing.WITH_TORCH_SCATTER is (not before)
+    assert torch_geometric.typing.WITH_TORCH_SCATTER is before
