@@ -40,7 +40,7 @@ def test_torch_scatter_mode_needs_the_package_or_measures_both(tmp_path) -> None
     import torch_geometric.typing
 
     out = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--repeats", "1", "--graphs", "Cora"]
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--repeats", "1", "--graphs", "cora"]
     command += ["--layers", "SparseGATConv (scatter path)", "--torch-scatter", "--out", str(out)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if torch_geometric.typing.torch_scatter is object:  # not installed: a clear refusal
