@@ -156,6 +156,10 @@ def test_resume_from_a_damaged_checkpoint_uses_the_previous_one(tmp_path, capsys
     run = out / "run_0"
     reference = json.loads((run / "final.json").read_text())
     assert load_checkpoint(previous_checkpoint_path(run / "checkpoint.pt"))["epoch"] == 5
+    for name in ("checkpoint.pt", "best_model.pt"):  # kept with their config and package versions
+        state = load_checkpoint(run / name)
+        assert state["config"]["layer"] == "metric" and state["config"]["epochs"] == 6
+        assert state["versions"]["torch"] == torch.__version__ and "torch-geometric" in state["versions"]
     (run / "final.json").unlink()  # as if the run had died after writing epoch 6's checkpoint
     _damage(run / "checkpoint.pt", "truncated")
     capsys.readouterr()

@@ -2,7 +2,8 @@
 
 A checkpoint holds the model and optimizer state, the epoch, every random-number state
 that training consumes (torch, the data-order generator, Python, NumPy), the metrics
-history and the early-stopping state. It is written atomically (temp file, fsync,
+history and the early-stopping state, with the run's config and the package versions
+(:func:`package_versions`) that produced it. It is written atomically (temp file, fsync,
 ``os.replace``); the checkpoint it replaces is kept beside it as ``<name>.prev.pt``, so a
 checkpoint damaged after it was written (a full disk, a copy cut short) costs one epoch,
 not the run. It is read back with ``torch.load(weights_only=True)``: only tensors and
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import platform
 import random
 import shutil
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ __all__ = [
     "capture_rng_state",
     "load_checkpoint",
     "load_latest_checkpoint",
+    "package_versions",
     "previous_checkpoint_path",
     "restore_rng_state",
     "save_checkpoint",
@@ -40,6 +44,17 @@ __all__ = [
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: damaged, not a tgma checkpoint, or holding objects that need unpickling."""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a result depends on."""
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "torch-geometric", "ogb", "tg-metricattn", "numpy", "scipy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def capture_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
+from tg_metricattn.experiments.checkpoint import package_versions
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.models import LAYERS
 from tg_metricattn.experiments.training import run_training
@@ -39,17 +39,6 @@ def hardware_description(device: str) -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on."""
-    versions = {"python": platform.python_version()}
-    for name in ("torch", "torch-geometric", "ogb", "tg-metricattn", "numpy", "scipy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def leaderboard_row(result: dict[str, Any]) -> str:

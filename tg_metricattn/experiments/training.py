@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from tg_metricattn.experiments.checkpoint import (
     capture_rng_state,
     load_latest_checkpoint,
+    package_versions,
     restore_rng_state,
     save_checkpoint,
 )
@@ -137,6 +138,7 @@ def train_run(
             stopping.update(record)
     if writes:
         folder.write_config(config.to_dict())
+    provenance = {"config": config.to_dict(), "versions": package_versions()}  # kept in every checkpoint
     epochs = range(start_epoch, config.epochs + 1) if not stopping.stop else range(0)
     bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
     for epoch in bar:
@@ -151,7 +153,7 @@ def train_run(
             best = record
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if writes:
-                save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch})
+                save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch, **provenance})
         if writes:
             save_checkpoint(
                 folder.checkpoint_path,
@@ -164,6 +166,7 @@ def train_run(
                     "best": best,
                     "best_model": best_state,
                     "elapsed": elapsed,
+                    **provenance,
                 },
                 keep_previous=True,
             )
