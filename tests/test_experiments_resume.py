@@ -19,6 +19,7 @@ import torch
 
 from tg_metricattn.experiments.checkpoint import (
     CheckpointError,
+    DamagedCheckpointError,
     capture_rng_state,
     load_checkpoint,
     previous_checkpoint_path,
@@ -121,7 +122,7 @@ def test_damaged_checkpoint_gives_an_error_naming_the_file(tmp_path, how):
     path = tmp_path / "ck.pt"
     save_checkpoint(path, {"model": {"w": torch.ones(100)}})
     _damage(path, how)
-    with pytest.raises(CheckpointError, match=r"ck\.pt.*damaged"):
+    with pytest.raises(DamagedCheckpointError, match=r"ck\.pt.*damaged"):
         load_checkpoint(path)
 
 

@@ -32,6 +32,7 @@ from tg_metricattn.experiments.atomic import atomic_write
 
 __all__ = [
     "CheckpointError",
+    "DamagedCheckpointError",
     "capture_rng_state",
     "load_checkpoint",
     "load_latest_checkpoint",
@@ -44,6 +45,13 @@ __all__ = [
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: damaged, not a tgma checkpoint, or holding objects that need unpickling."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """A checkpoint file that is truncated or corrupt (the one case where the previous checkpoint helps)."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"Checkpoint {str(path)!r} is damaged and cannot be read ({detail}).")
 
 
 def package_versions() -> dict[str, str]:
@@ -125,9 +133,10 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is truncated or corrupt, is not a dict holding the
-            ``required`` keys, or holds Python objects that need unpickling (refused
-            unless ``allow_pickle``: unpickling runs code from the file).
+        DamagedCheckpointError: the file is truncated or corrupt.
+        CheckpointError: the file is not a dict holding the ``required`` keys, or holds
+            Python objects that need unpickling (refused unless ``allow_pickle``:
+            unpickling runs code from the file).
     """
     path = Path(path)
     if not path.is_file():
@@ -137,17 +146,15 @@ def load_checkpoint(
     except pickle.UnpicklingError as error:
         if "Unsupported global" not in str(error):  # not a refused class: the pickle stream itself is broken
             detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-            raise CheckpointError(f"Checkpoint {str(path)!r} is damaged and cannot be read ({detail}).") from None
+            raise DamagedCheckpointError(path, detail) from None
         raise CheckpointError(
             f"Checkpoint {str(path)!r} holds Python objects that need unpickling, which can run arbitrary code; "
             "refused. tgma checkpoints hold only tensors and plain containers. If you trust this file, pass "
             "--allow-pickle (allow_pickle=True)."
         ) from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as error:
-        raise CheckpointError(
-            f"Checkpoint {str(path)!r} is damaged and cannot be read ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'unexpected end of file'})."
-        ) from error
+        message = str(error).splitlines()[0] if str(error) else "unexpected end of file"
+        raise DamagedCheckpointError(path, f"{type(error).__name__}: {message}") from error
     missing = [key for key in required if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"{str(path)!r} is not a tgma checkpoint: it lacks {missing}.")
@@ -166,9 +173,9 @@ def load_latest_checkpoint(
     """
     try:
         return load_checkpoint(path, map_location, required, allow_pickle)
-    except CheckpointError as error:
+    except DamagedCheckpointError as error:
         previous = previous_checkpoint_path(path)
-        if "damaged" not in str(error) or not previous.is_file():
+        if not previous.is_file():
             raise
         print(f"warning: {error} Resuming from the previous checkpoint {str(previous)!r}.", file=sys.stderr)
         try:
