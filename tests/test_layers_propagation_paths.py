@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 import torch
 from torch_geometric.nn import GATConv
@@ -9,6 +11,7 @@ from torch_geometric.nn import GATConv
 from tests.layer_cases import random_graph
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 from tg_metricattn.layers.csr_graph import build_csr_graph
+from tg_metricattn.layers.graph_cache import GRAPH_CACHE, GraphCache
 from tg_metricattn.layers.sparse_kernels import aggregate, edge_dot
 
 CLASSES = [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv]
@@ -83,12 +86,16 @@ def test_graph_cache_reuses_only_the_same_unmodified_tensor() -> None:
     x = torch.randn(20, 6)
     layer = MetricAttnConv(6, 4, heads=2).eval()
     first = layer(x, edge_index)
-    cached = layer._cached_graph
+    key = (20, 20, True)
+    cached = GRAPH_CACHE.get(edge_index, key)
     assert cached is not None and torch.equal(layer(x, edge_index), first)
-    assert layer._cached_graph[3] is cached[3]  # the sorted graph was reused
+    assert GRAPH_CACHE.get(edge_index, key)[1] is cached[1]  # the sorted graph was reused
+    other = MetricAttnConv(6, 4, heads=2).eval()
+    other(x, edge_index)
+    assert GRAPH_CACHE.get(edge_index, key)[1] is cached[1]  # ... by another layer too
     edge_index[1, 0] = (edge_index[1, 0] + 1) % 20  # in-place change: must not reuse
     changed = layer(x, edge_index)
-    assert layer._cached_graph[3] is not cached[3]
+    assert GRAPH_CACHE.get(edge_index, key)[1] is not cached[1]
     fresh = MetricAttnConv(6, 4, heads=2, cache_graph=False).eval()
     fresh.load_state_dict(layer.state_dict())
     assert torch.allclose(changed, fresh(x, edge_index.clone()))
@@ -96,10 +103,26 @@ def test_graph_cache_reuses_only_the_same_unmodified_tensor() -> None:
         layer(x, edge_index, size=(20, 3))
 
 
-def test_layers_with_a_cached_graph_pickle() -> None:
+def test_graph_cache_entries_live_with_their_tensor_and_within_capacity() -> None:
+    cache = GraphCache(capacity=2)
+    tensors = [torch.zeros(2, 3, dtype=torch.long) for _ in range(3)]
+    for i, t in enumerate(tensors):
+        cache.put(t, ("k",), i)
+    assert len(cache) == 2 and cache.get(tensors[0], ("k",)) is None  # least recently used went first
+    assert cache.get(tensors[2], ("k",)) == 2 and cache.get(tensors[2], ("other",)) is None
+    del tensors[2], t  # the loop variable held it too
+    gc.collect()
+    assert len(cache) == 1  # freed with its tensor
+    lookalike = tensors[1].clone()
+    assert cache.get(lookalike, ("k",)) is None  # equal values, another tensor: not reused
+
+
+def test_layers_pickle_without_their_cache() -> None:
     import pickle
 
     layer = SparseGATConv(6, 4)
     layer(torch.randn(5, 6), torch.tensor([[0, 1, 2], [1, 2, 3]]))
     clone = pickle.loads(pickle.dumps(layer))
-    assert clone._cached_graph is None
+    assert torch.equal(
+        clone(torch.ones(5, 6), torch.tensor([[0], [1]])), layer(torch.ones(5, 6), torch.tensor([[0], [1]]))
+    )

@@ -10,21 +10,21 @@ from tg_metricattn.datasets.csbm import contextual_sbm, edge_homophily
 from tg_metricattn.datasets.data_root import DATA_ENV_VAR, DataNotFoundError, copy_dataset, get_data_root
 from tg_metricattn.datasets.human_segmentation import HumanSegmentation
 from tg_metricattn.datasets.mesh_data import (
+    DEFAULT_EIGENPAIRS,
     IGNORE_INDEX,
     face_to_vertex_labels,
     mesh_edge_index,
-    mesh_laplacian,
     mesh_to_data,
 )
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
-from tg_metricattn.datasets.mesh_features import heat_kernel_signature, mesh_features, normalize_positions
+from tg_metricattn.datasets.mesh_features import (
+    heat_kernel_signature,
+    mesh_feature_width,
+    mesh_features,
+    normalize_positions,
+)
 from tg_metricattn.datasets.mesh_folder import MeshFolder
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh, read_off
-from tg_metricattn.datasets.mesh_operators import (
-    cotangent_laplacian,
-    laplace_beltrami_eigenpairs,
-    lumped_mass,
-)
 from tg_metricattn.datasets.mesh_transforms import RandomRotation, random_rotation_matrix
 from tg_metricattn.datasets.node_datasets import (
     NodeDatasetInfo,
@@ -37,9 +37,11 @@ from tg_metricattn.datasets.rna_segmentation import RNASegmentation
 from tg_metricattn.datasets.safe_load import pyg_safe_load
 from tg_metricattn.datasets.splits import random_per_class_split
 from tg_metricattn.datasets.synthetic_meshes import PART_NAMES, SyntheticMeshSegmentation, make_figure
+from tg_metricattn.geometry import mesh_eigenpairs
 
 __all__ = [
     "DATA_ENV_VAR",
+    "DEFAULT_EIGENPAIRS",
     "IGNORE_INDEX",
     "PART_NAMES",
     "DataNotFoundError",
@@ -55,20 +57,18 @@ __all__ = [
     "SyntheticMeshSegmentation",
     "contextual_sbm",
     "copy_dataset",
-    "cotangent_laplacian",
     "edge_homophily",
     "face_to_vertex_labels",
     "get_data_root",
     "heat_kernel_signature",
     "known_node_datasets",
-    "laplace_beltrami_eigenpairs",
     "load_graph_dataset",
     "load_node_dataset",
-    "lumped_mass",
     "make_figure",
     "mesh_edge_index",
+    "mesh_eigenpairs",
+    "mesh_feature_width",
     "mesh_features",
-    "mesh_laplacian",
     "mesh_to_data",
     "node_dataset_folder",
     "normalize_positions",

@@ -4,7 +4,12 @@ A mesh sample has ``pos`` [V, 3] (coordinates as in the file), ``face`` [3, F] (
 convention), ``edge_index`` [2, 2E] (both directions of every mesh edge, no self loops),
 ``x`` [V, D] input features (:mod:`~tg_metricattn.datasets.mesh_features`), ``y`` [V]
 long vertex labels and ``name``; meshes labelled per face also keep ``face_y`` [F].
-The cotangent Laplacian and lumped mass are computed on demand with :func:`mesh_laplacian`.
+The Laplace–Beltrami operator of the mesh scaled to the unit ball is stored once, as
+``mass`` [V], ``evals`` [k] and ``evecs`` [V, k] (float32, :func:`~tg_metricattn.geometry.mesh_eigenpairs`):
+the heat-diffusion layers, the ``hks`` features and the diagnostics all use these.
+A mesh with fewer than ``k`` vertices of positive mass gets zero columns in ``evecs``
+past its own eigenpairs (with the last eigenvalue repeated in ``evals``), so that every
+sample of a dataset has the same ``k``; a zero column adds nothing to a diffusion.
 """
 
 from __future__ import annotations
@@ -14,14 +19,18 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops
 
-from tg_metricattn.datasets.mesh_features import mesh_features
-from tg_metricattn.datasets.mesh_operators import cotangent_laplacian, lumped_mass
+from tg_metricattn.datasets.mesh_features import mesh_features, normalize_positions
+from tg_metricattn.geometry import mesh_eigenpairs
 
-__all__ = ["IGNORE_INDEX", "face_to_vertex_labels", "mesh_edge_index", "mesh_laplacian", "mesh_to_data"]
+__all__ = ["DEFAULT_EIGENPAIRS", "IGNORE_INDEX", "face_to_vertex_labels", "mesh_edge_index", "mesh_to_data"]
+
+#: Laplace–Beltrami eigenpairs stored per mesh by default (DiffusionNet's choice)
+DEFAULT_EIGENPAIRS = 128
 
 #: Label of a vertex that has none (no incident face when labels are given per face);
 #: the default ``ignore_index`` of ``torch.nn.functional.cross_entropy``.
@@ -74,22 +83,36 @@ def mesh_to_data(
     features: Sequence[str] = ("xyz", "hks"),
     hks_eigenpairs: int = 32,
     hks_times: int = 16,
+    eigenpairs: int = DEFAULT_EIGENPAIRS,
     name: str | None = None,
 ) -> Data:
-    """Build the ``Data`` sample of one mesh (``vertices`` [V, 3], ``faces`` [F, 3], ``y`` [V])."""
+    """Build the ``Data`` sample of one mesh (numpy ``vertices`` [V, 3], ``faces`` [F, 3] as read, ``y`` [V]).
+
+    One eigen-solve of ``max(eigenpairs, hks_eigenpairs)`` pairs serves the stored operator
+    and the ``hks`` features. Raises :class:`~tg_metricattn.geometry.EigenSolveError` when
+    the mesh's Laplace–Beltrami eigenproblem cannot be solved.
+    """
+    if eigenpairs < 1:
+        raise ValueError(f"eigenpairs must be >= 1, got {eigenpairs}.")
     pos = torch.as_tensor(np.asarray(vertices), dtype=torch.float32)
     face = torch.as_tensor(np.asarray(faces, dtype=np.int64)).reshape(-1, 3).t().contiguous()
     if y.shape[0] != pos.size(0):
         raise ValueError(f"y has {y.shape[0]} labels but the mesh has {pos.size(0)} vertices.")
-    x = mesh_features(
-        torch.as_tensor(np.asarray(vertices), dtype=torch.float64), face, features, hks_eigenpairs, hks_times
-    )
+    unit = normalize_positions(torch.as_tensor(np.asarray(vertices), dtype=torch.float64))
+    wanted = max(eigenpairs, hks_eigenpairs if "hks" in features else 0)
+    mass, evals, evecs = mesh_eigenpairs(unit, face, wanted)
+    x = mesh_features(unit, face, features, hks_eigenpairs, hks_times, eigenpairs=(evals, evecs))
+    evals, evecs = evals[:eigenpairs], evecs[:, :eigenpairs]
+    missing = eigenpairs - evals.numel()  # a small mesh: pad to the dataset's k (see the module docstring)
     data = Data(
         x=x,
         pos=pos,
         face=face,
         edge_index=mesh_edge_index(face, pos.size(0)),
         y=torch.as_tensor(y, dtype=torch.long),
+        mass=mass,
+        evals=torch.cat([evals, evals[-1:].expand(missing)]),
+        evecs=F.pad(evecs, (0, missing)),
         num_nodes=pos.size(0),
     )
     if face_y is not None:
@@ -97,8 +120,3 @@ def mesh_to_data(
     if name is not None:
         data.name = name
     return data
-
-
-def mesh_laplacian(data: Data) -> tuple[sp.csr_matrix, sp.dia_matrix]:
-    """Cotangent Laplacian ``L`` and lumped mass ``M`` of a mesh sample (from ``pos`` and ``face``)."""
-    return cotangent_laplacian(data.pos.double(), data.face), lumped_mass(data.pos.double(), data.face)

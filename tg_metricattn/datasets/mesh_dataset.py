@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-from tg_metricattn.datasets.mesh_data import IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
+from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS, IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh
 from tg_metricattn.datasets.safe_load import pyg_safe_load
+from tg_metricattn.geometry import EigenSolveError
 
 __all__ = ["MeshItem", "MeshSegmentationDataset"]
 
@@ -53,6 +54,8 @@ class MeshSegmentationDataset(InMemoryDataset):
             wanted in ``x``.
         hks_eigenpairs: number ``k`` of Laplace–Beltrami eigenpairs for ``hks``.
         hks_times: number of diffusion times for ``hks``.
+        eigenpairs: Laplace–Beltrami eigenpairs ``k`` stored per mesh as ``mass``, ``evals``,
+            ``evecs`` (see :mod:`~tg_metricattn.datasets.mesh_data`); default 128.
         limit: process only the first ``limit`` meshes of the split (quick runs, tests).
         transform, pre_transform, pre_filter, force_reload: as in PyG's ``InMemoryDataset``.
     """
@@ -72,12 +75,15 @@ class MeshSegmentationDataset(InMemoryDataset):
         pre_transform: Callable[[Data], Data] | None = None,
         pre_filter: Callable[[Data], bool] | None = None,
         force_reload: bool = False,
+        eigenpairs: int = DEFAULT_EIGENPAIRS,
     ) -> None:
         features = tuple(features)
         if not features or any(f not in FEATURE_NAMES for f in features):
             raise ValueError(f"features must be a non-empty subset of {FEATURE_NAMES}, got {features!r}.")
         if hks_eigenpairs < 1 or hks_times < 1:
             raise ValueError(f"hks_eigenpairs and hks_times must be >= 1, got {hks_eigenpairs} and {hks_times}.")
+        if eigenpairs < 1:
+            raise ValueError(f"eigenpairs must be >= 1, got {eigenpairs}.")
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be None or >= 1, got {limit}.")
         if not Path(root).is_dir():
@@ -86,6 +92,7 @@ class MeshSegmentationDataset(InMemoryDataset):
         self.features = features
         self.hks_eigenpairs = int(hks_eigenpairs)
         self.hks_times = int(hks_times)
+        self.eigenpairs = int(eigenpairs)
         self.limit = limit
         self._check_split(split)
         super().__init__(str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
@@ -114,7 +121,8 @@ class MeshSegmentationDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> str:
         limit = "all" if self.limit is None else str(self.limit)
-        return f"{self.split}_{'-'.join(self.features)}_k{self.hks_eigenpairs}_t{self.hks_times}_{limit}.pt"
+        hks = f"k{self.hks_eigenpairs}_t{self.hks_times}"
+        return f"{self.split}_{'-'.join(self.features)}_{hks}_e{self.eigenpairs}_{limit}.pt"
 
     @property
     def num_classes(self) -> int:
@@ -184,16 +192,20 @@ class MeshSegmentationDataset(InMemoryDataset):
             y = face_to_vertex_labels(faces, face_y, num_v)
         else:
             y = labels
-        return mesh_to_data(
-            vertices,
-            faces,
-            np.asarray(y),
-            face_y=face_y,
-            features=self.features,
-            hks_eigenpairs=self.hks_eigenpairs,
-            hks_times=self.hks_times,
-            name=item.name,
-        )
+        try:
+            return mesh_to_data(
+                vertices,
+                faces,
+                np.asarray(y),
+                face_y=face_y,
+                features=self.features,
+                hks_eigenpairs=self.hks_eigenpairs,
+                hks_times=self.hks_times,
+                eigenpairs=self.eigenpairs,
+                name=item.name,
+            )
+        except EigenSolveError as error:
+            raise MeshFormatError(f"{item.mesh_path}: no Laplace–Beltrami spectrum: {error}") from error
 
     def _check_label_range(self, labels: np.ndarray, item: MeshItem) -> None:
         if labels.size == 0:

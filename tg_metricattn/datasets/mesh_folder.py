@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch_geometric.data import Data
 
+from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
 from tg_metricattn.datasets.mesh_io import MESH_SUFFIXES
 
@@ -52,6 +53,7 @@ class MeshFolder(MeshSegmentationDataset):
         transform: Callable[[Data], Data] | None = None,
         pre_transform: Callable[[Data], Data] | None = None,
         force_reload: bool = False,
+        eigenpairs: int = DEFAULT_EIGENPAIRS,
     ) -> None:
         if label_on not in ("vertex", "face", "auto"):
             raise ValueError(f"label_on must be 'vertex', 'face' or 'auto', got {label_on!r}.")
@@ -71,6 +73,7 @@ class MeshFolder(MeshSegmentationDataset):
             transform,
             pre_transform,
             force_reload=force_reload,
+            eigenpairs=eigenpairs,
         )
 
     @property

@@ -7,7 +7,7 @@
   of the file is kept (labels are given in that order).
 
 Nothing is cleaned: unreferenced vertices, several components and degenerate faces are
-kept as they are (the operators in :mod:`~tg_metricattn.datasets.mesh_operators` cope
+kept as they are (the operators in :mod:`~tg_metricattn.geometry` cope
 with them); only what cannot be read is rejected.
 """
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from torch_geometric.data import Data, InMemoryDataset
 
-from tg_metricattn.datasets.mesh_data import mesh_to_data
+from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS, mesh_to_data
 
 __all__ = ["PART_NAMES", "SyntheticMeshSegmentation", "capsule_mesh", "make_figure"]
 
@@ -117,14 +117,15 @@ class SyntheticMeshSegmentation(InMemoryDataset):
     """``num_meshes`` random articulated figures with per-vertex part labels (6 classes).
 
     Same sample format as the real mesh datasets (``pos``, ``face``, ``edge_index``, ``x``,
-    ``y``, ``name``). Nothing is written to disk; generation with the default resolution
-    (about 3k vertices per figure, ``hks`` included) takes well under a second per mesh.
+    ``y``, ``name``, and the operator ``mass``, ``evals``, ``evecs``). Nothing is written
+    to disk; generation with the default resolution (about 3k vertices per figure, 128
+    eigenpairs) takes about a second per mesh.
 
     Args:
         num_meshes: how many figures.
         seed: the seed of everything random; mesh ``i`` is the same for every ``num_meshes``.
         resolution: segments around each capsule (vertices grow about quadratically).
-        features, hks_eigenpairs, hks_times: as for the real mesh datasets.
+        features, hks_eigenpairs, hks_times, eigenpairs: as for the real mesh datasets.
         transform: applied on access (e.g. :class:`~tg_metricattn.datasets.RandomRotation`).
     """
 
@@ -137,6 +138,7 @@ class SyntheticMeshSegmentation(InMemoryDataset):
         hks_eigenpairs: int = 32,
         hks_times: int = 16,
         transform: Callable[[Data], Data] | None = None,
+        eigenpairs: int = DEFAULT_EIGENPAIRS,
     ) -> None:
         if num_meshes < 1:
             raise ValueError(f"num_meshes must be >= 1, got {num_meshes}.")
@@ -156,6 +158,7 @@ class SyntheticMeshSegmentation(InMemoryDataset):
                     features=self.features,
                     hks_eigenpairs=hks_eigenpairs,
                     hks_times=hks_times,
+                    eigenpairs=eigenpairs,
                     name=f"figure_{self.seed}_{i}",
                 )
             )

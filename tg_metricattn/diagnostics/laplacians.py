@@ -7,8 +7,8 @@ source j, with ``A[i, j] = w`` for an edge ``j -> i`` (self-loops dropped), ``D 
 - ``"sym"``:           ``L = I - D^{-1/2} A D^{-1/2}``
 - ``"rw"``:            ``L = I - D^{-1} A``  (random walk; the natural reference for a
   row-stochastic P, since both ``P 1 = 1`` and ``exp(-t L) 1 = 1``)
-- ``"cotangent"``:     ``L = M^{-1} L_cot`` on a mesh, the cotangent stiffness ``L_cot``
-  with lumped mass ``M`` (:mod:`tg_metricattn.datasets.mesh_operators`); its heat flow
+- ``"cotangent"``:     ``L = M^{-1} L_cot`` on a mesh, the (robust, intrinsic-Delaunay)
+  cotangent stiffness ``L_cot`` with lumped mass ``M`` (:mod:`tg_metricattn.geometry`); its heat flow
   ``exp(-t M^{-1} L_cot)`` solves the generalised problem ``M u' = -L_cot u``, and its
   spectrum is that of ``L_cot φ = λ M φ`` (on the unit sphere λ → l(l+1)).
 
@@ -26,7 +26,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 from torch_geometric.utils import get_laplacian
 
-from tg_metricattn.datasets.mesh_operators import cotangent_laplacian, laplace_beltrami_eigenpairs, lumped_mass
+from tg_metricattn.geometry import generalized_eigenpairs, laplacian_and_mass
 
 __all__ = ["LAPLACIAN_KINDS", "ReferenceLaplacian", "graph_laplacian", "laplacian_eigenpairs", "mesh_laplace_operator"]
 
@@ -94,15 +94,14 @@ def graph_laplacian(
 
 
 def mesh_laplace_operator(pos, face) -> ReferenceLaplacian:
-    """``M^{-1} L_cot`` of a triangle mesh (``pos`` [V, 3], ``face`` [F, 3] or [3, F]).
+    """``M^{-1} L_cot`` of a triangle mesh (``pos`` [V, 3], PyG's ``face`` [3, F]).
 
-    Reuses :func:`~tg_metricattn.datasets.cotangent_laplacian` and
-    :func:`~tg_metricattn.datasets.lumped_mass`. Vertices with zero mass (unreferenced)
-    get a zero row, i.e. they do not diffuse.
+    The operator of :func:`~tg_metricattn.geometry.laplacian_and_mass` (robust-laplacian),
+    the same the datasets store and the diffusion layers use. Vertices with zero mass
+    (unreferenced) get a zero row, i.e. they do not diffuse.
     """
-    stiffness = cotangent_laplacian(pos, face)
-    mass = lumped_mass(pos, face)
-    m = np.asarray(mass.diagonal()).ravel()
+    stiffness, m = laplacian_and_mass(pos, face)
+    mass = sp.diags(m)
     inv = np.divide(1.0, m, out=np.zeros_like(m), where=m > 0)
     return ReferenceLaplacian(
         matrix=sp.csr_matrix(sp.diags(inv) @ stiffness), kind="cotangent", stiffness=stiffness, mass=mass
@@ -117,7 +116,7 @@ def laplacian_eigenpairs(
     - ``"rw"``: ``L = I - D^{-1} A`` is similar to ``L_sym``; its eigenvectors are
       ``D^{-1/2} ψ`` for the eigenvectors ψ of ``L_sym`` (symmetric graphs).
     - ``"sym"``/``"combinatorial"``: symmetric eigenproblem (``eigsh``, shift-invert near 0).
-    - ``"cotangent"``: ``L_cot φ = λ M φ`` via :func:`~tg_metricattn.datasets.laplace_beltrami_eigenpairs`.
+    - ``"cotangent"``: ``L_cot φ = λ M φ`` via :func:`~tg_metricattn.geometry.generalized_eigenpairs`.
 
     Directed graphs are symmetrised (``(L + L^T)/2``) for the solve. The result is cached
     on ``laplacian`` (treat the returned arrays as read-only).
@@ -135,7 +134,7 @@ def laplacian_eigenpairs(
 def _eigenpairs(laplacian: ReferenceLaplacian, k: int, dense_below: int) -> tuple[np.ndarray, np.ndarray]:
     n = laplacian.num_nodes
     if laplacian.kind == "cotangent":
-        return laplace_beltrami_eigenpairs(laplacian.stiffness, laplacian.mass, k)
+        return generalized_eigenpairs(laplacian.stiffness, laplacian.mass.diagonal(), k)
     L = laplacian.matrix
     if laplacian.kind == "rw":
         sqrt_d = np.sqrt(laplacian.degree)

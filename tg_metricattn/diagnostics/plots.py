@@ -18,6 +18,7 @@ import numpy as np
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from tg_metricattn.diagnostics.report import DiagnosticsReport
+from tg_metricattn.geometry import face_rows, vertex_array
 
 __all__ = ["plot_conformal_factor", "plot_diffusion_fits", "plot_dirichlet", "plot_spectrum", "save_plots"]
 
@@ -81,10 +82,9 @@ def plot_dirichlet(report: DiagnosticsReport, path) -> Path:
 
 
 def plot_conformal_factor(pos, face, u, path, title: str = "conformal factor u") -> Path:
-    """A triangle mesh (``pos`` [V, 3], ``face`` [3, F] or [F, 3]) coloured by the vertex values ``u`` [V]."""
-    pos, face, u = np.asarray(pos, dtype=float), np.asarray(face), np.asarray(u, dtype=float)
-    if face.shape[0] == 3 and face.shape[1] != 3:
-        face = face.T
+    """A triangle mesh (``pos`` [V, 3], PyG's ``face`` [3, F]) coloured by the vertex values ``u`` [V]."""
+    pos, u = vertex_array(pos), np.asarray(u, dtype=float)
+    face = face_rows(face, pos.shape[0])
     if u.shape != (pos.shape[0],):
         raise ValueError(f"u must have one value per vertex ({pos.shape[0]}); got shape {u.shape}.")
     fig = plt.figure(figsize=(5, 5))

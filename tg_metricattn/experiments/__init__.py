@@ -2,7 +2,6 @@
 
 - :mod:`~tg_metricattn.experiments.cli`: ``tgma demo | train | compare | ogb | diagnose``.
 - :mod:`~tg_metricattn.experiments.config`: :class:`TrainConfig` and per-task defaults.
-- :mod:`~tg_metricattn.experiments.models`: :class:`AttentionNet` and the layer registry.
 - :mod:`~tg_metricattn.experiments.data` / :mod:`~tg_metricattn.experiments.tasks`: where the
   data comes from; how each task (node, mesh, graph) trains and is evaluated.
 - :mod:`~tg_metricattn.experiments.sampling`: neighbour-sampled mini-batches.
@@ -15,7 +14,7 @@
 """
 
 from tg_metricattn.experiments.config import TrainConfig
-from tg_metricattn.experiments.models import LAYERS, AttentionNet
 from tg_metricattn.experiments.training import run_training, train_run
+from tg_metricattn.models import LAYERS, AttentionNet  # the models live in tg_metricattn.models
 
 __all__ = ["LAYERS", "AttentionNet", "TrainConfig", "run_training", "train_run"]

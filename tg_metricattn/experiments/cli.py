@@ -12,7 +12,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tg_metricattn.experiments.config import LAYER_NAMES, TASK_DEFAULTS, TASKS, TrainConfig
+from tg_metricattn.experiments.config import (
+    ARCH_DEFAULTS,
+    ARCHS,
+    LAYER_NAMES,
+    NO_LAYER,
+    TASK_DEFAULTS,
+    TASKS,
+    TrainConfig,
+)
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -39,9 +47,10 @@ def _int_list(text: str) -> list[int]:
 
 def _layer_list(text: str) -> list[str]:
     layers = [v.strip() for v in text.split(",") if v.strip()]
-    unknown = [v for v in layers if v not in LAYER_NAMES]
+    unknown = [v for v in layers if v not in (*LAYER_NAMES, NO_LAYER)]
     if not layers or unknown:
-        raise argparse.ArgumentTypeError(f"unknown layer(s) {unknown or text!r}; choose from {','.join(LAYER_NAMES)}")
+        choices = ",".join((*LAYER_NAMES, NO_LAYER))
+        raise argparse.ArgumentTypeError(f"unknown layer(s) {unknown or text!r}; choose from {choices}")
     return layers
 
 
@@ -51,7 +60,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     The depth is ``--layers`` (alias ``--num-layers``); in ``compare``, where ``--layers``
     lists the attention layers to compare (``with_layer=False``), it is ``--num-layers``.
     """
-    defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in TASK_DEFAULTS.items())
+    groups = {**TASK_DEFAULTS, **{f"mesh --arch {a}": d for a, d in ARCH_DEFAULTS.items()}}
+    defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in groups.items())
     data = parser.add_argument_group("data")
     data.add_argument("--task", choices=TASKS, default="node", help="node | mesh | graph (default: node)")
     data.add_argument(
@@ -70,9 +80,28 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     data.add_argument("--limit", type=_positive_int, help="mesh task: read only the first LIMIT meshes per split")
     data.add_argument("--num-meshes", type=_positive_int, default=24, help="synthetic mesh set size (default 24)")
     data.add_argument("--mesh-resolution", type=int, default=16, help="synthetic meshes: segments per limb (>= 6)")
+    data.add_argument(
+        "--eigenpairs", type=_positive_int, default=128, help="mesh task: Laplace-Beltrami eigenpairs per mesh (128)"
+    )
+    data.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="mesh task: rotate the xyz input of each training mesh at random (default: on with xyz features)",
+    )
     model = parser.add_argument_group("model and optimisation", f"defaults per task: {defaults}")
+    model.add_argument(
+        "--arch",
+        choices=ARCHS,
+        help="mesh task: diffusion (heat diffusion + attention + MLP blocks, the default for meshes) or attention "
+        "(a stack of attention layers, the only choice for node and graph tasks)",
+    )
     if with_layer:
-        model.add_argument("--layer", choices=LAYER_NAMES, default="gat", help="attention layer (default gat)")
+        model.add_argument(
+            "--layer",
+            choices=(*LAYER_NAMES, NO_LAYER),
+            default="gat",
+            help="attention layer (default gat); none: no attention (--arch diffusion only)",
+        )
     model.add_argument("--hidden", type=_positive_int, help="channels per head of the hidden layers")
     model.add_argument("--heads", type=_positive_int, help="heads of the hidden layers")
     depth_flags = ["--num-layers"] if not with_layer else ["--layers", "--num-layers"]
@@ -80,6 +109,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     model.add_argument("--dropout", type=float, help="dropout on features and attention weights")
     model.add_argument("--lr", type=float, help="Adam learning rate")
     model.add_argument("--weight-decay", type=float, help="Adam weight decay")
+    model.add_argument("--lr-step", type=int, help="halve the learning rate every N epochs (0: never)")
     model.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
     model.add_argument(
         "--patience",
@@ -122,6 +152,10 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "mesh_resolution": args.mesh_resolution,
         "distributed": getattr(args, "distributed", False),
         "normalize_features": args.normalize_features,
+        "arch": args.arch,
+        "eigenpairs": args.eigenpairs,
+        "lr_step": args.lr_step,
+        "augment": args.augment,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

@@ -4,6 +4,11 @@ Node classification defaults to the GAT paper's Cora setup (Velickovic et al. 20
 2 layers, 8 heads x 8 hidden units, dropout 0.6, Adam with lr 0.005 and weight decay
 5e-4, one output head, early stopping with patience 100, and (for the Planetoid graphs
 Cora, CiteSeer, PubMed) bag-of-words features row-normalised to sum 1.
+
+Meshes default to the diffusion-attention network (``arch='diffusion'``) in DiffusionNet's
+RNA setting: 4 blocks of width 128 (4 heads x 32), dropout 0.5, Adam lr 1e-3 halved every
+50 epochs, 128 eigenpairs, random rotations of the ``xyz`` input. ``arch='attention'`` is
+the plain stack of attention layers (:class:`~tg_metricattn.models.AttentionNet`).
 """
 
 from __future__ import annotations
@@ -13,16 +18,35 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LAYER_NAMES", "ROW_NORMALISED_DATASETS", "TASKS", "TASK_DEFAULTS", "TrainConfig"]
+from tg_metricattn.models import LAYERS
+
+__all__ = [
+    "ARCHS",
+    "ARCH_DEFAULTS",
+    "LAYER_NAMES",
+    "NO_LAYER",
+    "ROW_NORMALISED_DATASETS",
+    "TASKS",
+    "TASK_DEFAULTS",
+    "TrainConfig",
+]
 
 TASKS = ("node", "mesh", "graph")
-LAYER_NAMES = ("gat", "dot", "l2", "metric")
+LAYER_NAMES = tuple(LAYERS)
+#: ``--layer none``: no attention (the diffusion-only mesh network)
+NO_LAYER = "none"
+#: ``attention``: a stack of attention layers (every task); ``diffusion``: the mesh diffusion-attention net
+ARCHS = ("attention", "diffusion")
 
 #: Per-task values for the fields left as ``None`` on the command line.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "node": {"hidden": 8, "heads": 8, "layers": 2, "dropout": 0.6, "lr": 0.005, "weight_decay": 5e-4},
-    "mesh": {"hidden": 16, "heads": 4, "layers": 4, "dropout": 0.1, "lr": 0.005, "weight_decay": 0.0},
-    "graph": {"hidden": 16, "heads": 4, "layers": 3, "dropout": 0.1, "lr": 0.001, "weight_decay": 0.0},
+    "node": {"hidden": 8, "heads": 8, "layers": 2, "dropout": 0.6, "lr": 0.005, "weight_decay": 5e-4, "lr_step": 0},
+    "mesh": {"hidden": 16, "heads": 4, "layers": 4, "dropout": 0.1, "lr": 0.005, "weight_decay": 0.0, "lr_step": 0},
+    "graph": {"hidden": 16, "heads": 4, "layers": 3, "dropout": 0.1, "lr": 0.001, "weight_decay": 0.0, "lr_step": 0},
+}
+#: Values of an architecture that override its task's defaults (DiffusionNet's RNA setting for meshes).
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "diffusion": {"hidden": 32, "heads": 4, "layers": 4, "dropout": 0.5, "lr": 0.001, "lr_step": 50},
 }
 
 #: Node datasets whose features are row-normalised unless ``--no-normalize-features`` (GAT's protocol).
@@ -38,7 +62,12 @@ class TrainConfig:
         is the number of graphs per step (0 = 32). ``num_neighbors`` is the fan-out per layer
         of mini-batch neighbour sampling. ``limit`` reads only the first meshes of each split
         (quick runs); ``num_meshes`` and ``mesh_resolution`` (segments around each limb; about
-    3.5k vertices at 16, 1.4k at 10) describe the synthetic mesh set.
+    3.5k vertices at 16, 1.4k at 10) describe the synthetic mesh set. ``arch`` is
+    ``'attention'`` or ``'diffusion'`` (meshes only; default: diffusion for meshes);
+    ``layer`` may be ``'none'`` with ``arch='diffusion'``. ``eigenpairs`` is the number of
+    Laplace–Beltrami eigenpairs stored per mesh; ``lr_step`` halves the learning rate every
+    that many epochs (0: never); ``augment`` rotates the ``xyz`` input of every training
+    mesh at random (default: on when the mesh features include ``xyz``).
     """
 
     task: str = "node"
@@ -64,13 +93,21 @@ class TrainConfig:
     mesh_resolution: int = 16
     distributed: bool = False
     normalize_features: bool | None = None
+    arch: str | None = None
+    eigenpairs: int = 128
+    lr_step: int | None = None
+    augment: bool | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
         values = asdict(self)
-        for key, value in TASK_DEFAULTS[self.task].items():
+        if values["arch"] is None:
+            values["arch"] = "diffusion" if self.task == "mesh" else "attention"
+        for key, value in {**TASK_DEFAULTS[self.task], **ARCH_DEFAULTS.get(values["arch"], {})}.items():
             if values[key] is None:
                 values[key] = value
+        if values["augment"] is None:
+            values["augment"] = self.task == "mesh" and "xyz" in self.features.split(",")
         if values["normalize_features"] is None:
             values["normalize_features"] = self.task == "node" and self.dataset.lower() in ROW_NORMALISED_DATASETS
         return TrainConfig(**values)
@@ -79,9 +116,16 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first invalid setting."""
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}.")
-        if self.layer not in LAYER_NAMES:
-            raise ValueError(f"layer must be one of {LAYER_NAMES}, got {self.layer!r}.")
-        positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs}
+        if self.arch is not None and self.arch not in ARCHS:
+            raise ValueError(f"--arch must be one of {ARCHS}, got {self.arch!r}.")
+        if self.arch == "diffusion" and self.task != "mesh":
+            raise ValueError(f"--arch diffusion is a mesh network (--task mesh), got --task {self.task}.")
+        diffusion = self.arch == "diffusion" or (self.arch is None and self.task == "mesh")
+        allowed = (*LAYER_NAMES, NO_LAYER) if diffusion else LAYER_NAMES
+        if self.layer not in allowed:
+            hint = " ('none' only with --arch diffusion)" if self.layer == NO_LAYER else ""
+            raise ValueError(f"layer must be one of {allowed}, got {self.layer!r}{hint}.")
+        positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs, "eigenpairs": self.eigenpairs}
         for key in ("hidden", "heads", "layers"):
             if getattr(self, key) is not None:
                 positive[key] = getattr(self, key)
@@ -94,6 +138,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}.")
         if self.weight_decay is not None and self.weight_decay < 0:
             raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}.")
+        if self.lr_step is not None and self.lr_step < 0:
+            raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
         if self.batch_size < 0:
             raise ValueError(f"--batch-size must be >= 0, got {self.batch_size}.")
         if any(k < 1 for k in self.num_neighbors):

@@ -15,6 +15,7 @@ from torch_geometric.data import Data
 
 from tg_metricattn.datasets import (
     DATA_ENV_VAR,
+    DEFAULT_EIGENPAIRS,
     PART_NAMES,
     DataNotFoundError,
     HumanSegmentation,
@@ -120,6 +121,7 @@ def load_mesh_splits(
     num_meshes: int,
     seed: int,
     resolution: int = 16,
+    eigenpairs: int = DEFAULT_EIGENPAIRS,
 ) -> tuple[dict[str, list[Data]], int]:
     """``({'train', 'val', 'test'}: meshes, num_classes)`` for a mesh dataset.
 
@@ -127,12 +129,17 @@ def load_mesh_splits(
     validation. ``folder`` uses ``train.txt``/``test.txt`` in the folder when present,
     otherwise all meshes (70/15/15 in file order). ``synthetic`` generates ``num_meshes``
     figures (seeded by ``seed``, ``resolution`` segments per limb) split 2/3, 1/6, 1/6.
+    Every mesh carries ``eigenpairs`` Laplace–Beltrami eigenpairs (cached with the processed files).
     """
     key = name.lower()
     if key not in MESH_DATASETS:
         raise ValueError(f"Unknown mesh dataset {name!r}; choose from {', '.join(MESH_DATASETS)}.")
     if key == "synthetic":
-        meshes = list(SyntheticMeshSegmentation(num_meshes, seed=seed, resolution=resolution, features=features))
+        meshes = list(
+            SyntheticMeshSegmentation(
+                num_meshes, seed=seed, resolution=resolution, features=features, eigenpairs=eigenpairs
+            )
+        )
         if num_meshes < 3:
             raise ValueError(f"--num-meshes must be >= 3 for train/val/test meshes, got {num_meshes}.")
         n_test = n_val = max(1, num_meshes // 6)
@@ -148,7 +155,7 @@ def load_mesh_splits(
         raise DataNotFoundError(f"Mesh folder {str(base)!r} does not exist.")
     nested = base / _MESH_FOLDERS.get(key, "")
     folder = nested if key in _MESH_FOLDERS and nested.is_dir() else base
-    kwargs = {"features": features, "limit": limit}
+    kwargs = {"features": features, "limit": limit, "eigenpairs": eigenpairs}
     if key in ("rna", "human"):
         cls = RNASegmentation if key == "rna" else HumanSegmentation
         train, test = list(cls(folder, "train", **kwargs)), list(cls(folder, "test", **kwargs))

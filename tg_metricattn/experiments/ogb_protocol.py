@@ -19,8 +19,8 @@ import torch
 from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.checkpoint import package_versions
 from tg_metricattn.experiments.config import TrainConfig
-from tg_metricattn.experiments.models import LAYERS
 from tg_metricattn.experiments.training import run_training
+from tg_metricattn.models import LAYERS
 
 __all__ = ["hardware_description", "leaderboard_row", "package_versions", "run_ogb"]
 

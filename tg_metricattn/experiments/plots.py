@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tg_metricattn.experiments.atomic import atomic_write
+from tg_metricattn.geometry import face_rows, vertex_array
 
 __all__ = ["plot_mean_curves", "plot_mesh_segmentation", "plot_training_curves", "plot_violin"]
 
@@ -93,14 +94,13 @@ def plot_mesh_segmentation(
     """The mesh drawn once per panel, each face coloured by the label of its first vertex.
 
     Args:
-        pos: ``[V, 3]`` vertex positions; face: ``[3, F]`` or ``[F, 3]`` triangles.
+        pos: ``[V, 3]`` vertex positions; face: PyG's ``[3, F]`` triangles.
         panels: panel title -> per-vertex labels ``[V]`` (e.g. predicted and true part).
     """
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    pos = np.asarray(pos, dtype=float)
-    face = np.asarray(face)
-    face = face.T if face.shape[0] == 3 and face.shape[1] != 3 else face
+    pos = vertex_array(pos)
+    face = face_rows(face, pos.shape[0])
     cmap = plt.get_cmap("tab10")
     fig = plt.figure(figsize=(4.2 * len(panels), 4.4))
     lo, hi = pos.min(0), pos.max(0)

@@ -4,7 +4,7 @@
 (``pyg-lib`` or ``torch-sparse``) is installed, and otherwise :class:`UniformNeighborSampler`,
 a pure-torch sampler with the same output: nodes ordered by hop (the seeds first),
 ``num_sampled_nodes`` per hop, and the sampled edges ``source -> target`` in local ids.
-That order is what :class:`~tg_metricattn.experiments.models.AttentionNet` needs to run
+That order is what :class:`~tg_metricattn.models.AttentionNet` needs to run
 each layer bipartitely.
 """
 

@@ -3,8 +3,10 @@
 - :class:`NodeTask`: node classification on one graph (full batch, or neighbour-sampled
   mini-batches run bipartitely); accuracy, through the OGB ``Evaluator`` for ``ogbn-*``.
 - :class:`MeshTask`: per-vertex segmentation of meshes (one or ``batch_size`` meshes per
-  step); accuracy per vertex on the original meshes, and per face where labels are per face
-  (a face's prediction is the argmax of the mean logits of its three vertices).
+  step) with the diffusion-attention net (``arch='diffusion'``) or an attention stack,
+  ``xyz`` input rotated at random per training step when ``augment``; accuracy per vertex
+  on the original meshes, and per face where labels are per face (a face's prediction is
+  the argmax of the mean logits of its three vertices).
 - :class:`GraphTask`: ``ogbg-*`` graph property prediction with global mean pooling; the
   metric is the dataset's own (ROC-AUC for ``ogbg-molbace``) from the OGB ``Evaluator``.
 
@@ -15,6 +17,7 @@ Training items are shuffled with :attr:`Task.generator`, whose state the checkpo
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -24,12 +27,19 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import NormalizeFeatures
 
-from tg_metricattn.datasets import IGNORE_INDEX, contextual_sbm, load_graph_dataset, load_node_dataset
-from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.datasets import (
+    IGNORE_INDEX,
+    contextual_sbm,
+    load_graph_dataset,
+    load_node_dataset,
+    mesh_feature_width,
+    random_rotation_matrix,
+)
+from tg_metricattn.experiments.config import NO_LAYER, TrainConfig
 from tg_metricattn.experiments.data import check_present, load_mesh_splits, resolve_root
 from tg_metricattn.experiments.distributed import DistContext, shard_indices
-from tg_metricattn.experiments.models import AttentionNet
 from tg_metricattn.experiments.sampling import neighbor_batches
+from tg_metricattn.models import AttentionNet, DiffusionAttentionNet
 
 __all__ = ["GraphTask", "MeshTask", "NodeTask", "Task", "build_task"]
 
@@ -167,19 +177,49 @@ class MeshTask(Task):
 
     def __init__(self, config: TrainConfig, ctx: DistContext | None = None) -> None:
         super().__init__(config, ctx)
-        features = tuple(config.features.split(","))
+        self.features = tuple(config.features.split(","))
         self.splits, self.num_classes = load_mesh_splits(
-            config.dataset, config.root, features, config.limit, config.num_meshes, config.seed, config.mesh_resolution
+            config.dataset,
+            config.root,
+            self.features,
+            config.limit,
+            config.num_meshes,
+            config.seed,
+            config.mesh_resolution,
+            config.eigenpairs,
         )
         self.in_channels = int(self.splits["train"][0].x.size(1))
+        self.diffusion = config.arch == "diffusion"
 
     def build_model(self, config: TrainConfig) -> nn.Module:
         c = config
+        if self.diffusion:
+            layer = None if c.layer == NO_LAYER else c.layer
+            return DiffusionAttentionNet(
+                self.in_channels, self.num_classes, c.heads * c.hidden, c.layers, layer, c.heads, c.dropout
+            )
         encoder = nn.Linear(self.in_channels, c.heads * c.hidden)
         return AttentionNet(
             c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout,
             output="linear", encoder=encoder,
         )  # fmt: skip
+
+    def _rotated(self, mesh: Data) -> Data:
+        """``mesh`` with its ``xyz`` input columns turned by a random rotation (drawn from the task's generator)."""
+        start = 0
+        for name in self.features[: self.features.index("xyz")]:
+            start += mesh_feature_width(name)
+        x = mesh.x.clone()
+        rotation = random_rotation_matrix(self.generator, x.dtype).to(x.device)
+        x[:, start : start + 3] = x[:, start : start + 3] @ rotation.T
+        rotated = copy.copy(mesh)  # a shallow copy: every other tensor (edge_index, evecs) is the mesh's own
+        rotated.x = x
+        return rotated
+
+    def _logits(self, model: nn.Module, mesh: Data) -> Tensor:
+        if self.diffusion:
+            return model(*DiffusionAttentionNet.inputs(mesh), batch=getattr(mesh, "batch", None))
+        return model(mesh.x, mesh.edge_index)
 
     def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
         model.train()
@@ -188,9 +228,14 @@ class MeshTask(Task):
         step = max(self.config.batch_size, 1)
         total = correct = labelled = 0.0
         for start in range(0, len(order), step):
-            batch = Batch.from_data_list([meshes[i] for i in order[start : start + step]]).to(self.device)
+            chosen = [meshes[i] for i in order[start : start + step]]
+            # one mesh per step: the sample itself, so per-mesh caches (the layers' sorted graph) stay valid
+            batch = chosen[0] if step == 1 else Batch.from_data_list(chosen)
+            batch = batch.to(self.device)
+            if self.config.augment:
+                batch = self._rotated(batch)
             optimizer.zero_grad()
-            out = model(batch.x, batch.edge_index)
+            out = self._logits(model, batch)
             loss = F.cross_entropy(out, batch.y, ignore_index=IGNORE_INDEX)
             loss.backward()
             optimizer.step()
@@ -204,8 +249,7 @@ class MeshTask(Task):
     def predict(self, model: nn.Module, mesh: Data) -> Tensor:
         """Logits per vertex of one mesh."""
         model.eval()
-        mesh = mesh.to(self.device)
-        return model(mesh.x, mesh.edge_index)
+        return self._logits(model, mesh.to(self.device))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -237,7 +281,7 @@ class MeshTask(Task):
 
     def describe(self) -> dict[str, Any]:
         sizes = {f"num_{k}_meshes": len(v) for k, v in self.splits.items()}
-        return {**super().describe(), **sizes, "features": self.config.features}
+        return {**super().describe(), **sizes, "features": self.config.features, "arch": self.config.arch}
 
 
 class GraphTask(Task):

@@ -4,9 +4,10 @@ Per epoch: one training pass, then evaluation. The selected epoch is the one wit
 validation metric (ties: lower validation loss, then the earlier epoch); the reported test
 metric is the one measured at that epoch. Training stops after ``epochs``, or after
 ``patience`` epochs in a row with neither a better validation metric nor a lower
-validation loss (the GAT paper's rule). A checkpoint with the whole training state is
-written atomically after every epoch, so ``resume=True`` continues a killed run and ends
-with the same metrics as an uninterrupted run (on CPU).
+validation loss (the GAT paper's rule). The learning rate follows :func:`learning_rate`.
+A checkpoint with the whole training state is written atomically after every epoch, so
+``resume=True`` continues a killed run and ends with the same metrics as an
+uninterrupted run (on CPU).
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from tg_metricattn.experiments.distributed import (
     unwrap,
     wrap_model,
 )
-from tg_metricattn.experiments.models import count_parameters
 from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
+from tg_metricattn.models import count_parameters
 
-__all__ = ["run_training", "seed_everything", "selection_key", "train_run"]
+__all__ = ["learning_rate", "run_training", "seed_everything", "selection_key", "train_run"]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -51,6 +52,15 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """``lr · 0.5^⌊(epoch - 1) / lr_step⌋`` (halved every ``lr_step`` epochs; constant when ``lr_step`` is 0).
+
+    A function of the epoch alone, so a resumed run continues the schedule exactly.
+    """
+    steps = (epoch - 1) // config.lr_step if config.lr_step else 0
+    return config.lr * 0.5**steps
 
 
 def selection_key(record: dict[str, Any], higher_is_better: bool) -> tuple[float, float]:
@@ -143,6 +153,8 @@ def train_run(
     bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch)
         record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
         record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
         record.update(task.evaluate(model))

@@ -12,7 +12,6 @@ term of x_i is added, and finally a bias. A node without incoming edges aggregat
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import torch
@@ -25,6 +24,7 @@ from torch_geometric.nn.inits import zeros
 
 from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
 from tg_metricattn.layers.edge_softmax import edge_softmax
+from tg_metricattn.layers.graph_cache import GRAPH_CACHE
 from tg_metricattn.layers.graph_input import (
     Adjacency,
     Graph,
@@ -66,11 +66,13 @@ class AttentionConv(MessagePassing):
             tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
             ``"auto"`` (default) takes ``"csr"`` for float32/float64 features in eager
             mode and ``"scatter"`` under ``torch.compile`` or for other dtypes.
-        cache_graph: on the ``"csr"`` path, keep the sorted graph of the last ``[2, E]``
-            edge-index tensor seen (with its self-loops and transposed pattern) and reuse
-            it while the same tensor object, unmodified, is passed again with the same
-            sizes, as in every epoch of full-batch training. Costs O(E) memory; a
-            different tensor, or one changed in place, is prepared anew.
+        cache_graph: on the ``"csr"`` path, keep the sorted graph of a ``[2, E]``
+            edge-index tensor (with its self-loops and transposed pattern) in the shared
+            :data:`~tg_metricattn.layers.graph_cache.GRAPH_CACHE` and reuse it while the
+            same tensor object, unmodified, is passed again with the same sizes: every
+            epoch of full-batch training, every layer of a model, every step on the same
+            mesh. Costs O(E) memory per tensor, freed with the tensor; a different tensor,
+            or one changed in place, is prepared anew.
     """
 
     def __init__(
@@ -107,7 +109,6 @@ class AttentionConv(MessagePassing):
         self.validate = validate
         self.propagation = propagation
         self.cache_graph = cache_graph
-        self._cached_graph: tuple | None = None
 
     def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
         """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
@@ -213,23 +214,18 @@ class AttentionConv(MessagePassing):
         """Validated graph with self-loops, and its CSR form on the sparse-kernel path (cached)."""
         plain_tensor = isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
         cacheable = use_csr and self.cache_graph and plain_tensor
-        key = (edge_index._version, num_sources, num_targets, self.add_self_loops) if cacheable else None
-        cached = self._cached_graph
-        if cacheable and cached is not None and cached[0]() is edge_index and cached[1] == key:
+        key = (num_sources, num_targets, self.add_self_loops)
+        cached = GRAPH_CACHE.get(edge_index, key) if cacheable else None
+        if cached is not None:
             check_size(size, num_sources, num_targets, validate)  # the edges were checked when cached
-            return cached[2], cached[3]
+            return cached
         graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
         if self.add_self_loops:
             graph = with_self_loops(graph)
         csr_graph = build_csr_graph(graph.edge_index, num_sources, num_targets) if use_csr else None
         if cacheable:
-            self._cached_graph = (weakref.ref(edge_index), key, graph, csr_graph)
+            GRAPH_CACHE.put(edge_index, key, (graph, csr_graph))
         return graph, csr_graph
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_cached_graph"] = None  # holds a weak reference; rebuilt on the next call
-        return state
 
     def uses_csr(self, value: Tensor) -> bool:
         """Whether this call takes the sparse-kernel path (see ``propagation``)."""

@@ -1,4 +1,4 @@
-"""Models built from one attention layer type: node classifiers, mesh segmenters, graph regressors.
+"""A stack of attention layers of one kind: node classifiers, mesh segmenters, graph regressors.
 
 :class:`AttentionNet` stacks ``num_layers`` attention convolutions. With ``output='conv'``
 (the GAT paper's node model) the last convolution maps to the classes with ``out_heads``
@@ -15,30 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import global_mean_pool
 
-from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn.models.layer_registry import layer_class
 
-__all__ = ["LAYERS", "AttentionNet", "count_parameters", "layer_class"]
-
-#: Command-line name -> attention layer class.
-LAYERS: dict[str, type[AttentionConv]] = {
-    "gat": SparseGATConv,
-    "dot": DotAttnConv,
-    "l2": L2AttnConv,
-    "metric": MetricAttnConv,
-}
-
-
-def layer_class(name: str) -> type[AttentionConv]:
-    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``."""
-    try:
-        return LAYERS[name]
-    except KeyError:
-        raise ValueError(f"Unknown layer {name!r}; choose from {', '.join(LAYERS)}.") from None
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+__all__ = ["AttentionNet"]
 
 
 class AttentionNet(nn.Module):

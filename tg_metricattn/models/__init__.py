@@ -1,0 +1,19 @@
+"""Networks built from the layers: attention stacks (nodes, meshes, graphs) and the mesh diffusion-attention net.
+
+Import models from here without the command line::
+
+    from tg_metricattn.models import AttentionNet, DiffusionAttentionNet
+"""
+
+from tg_metricattn.models.attention_net import AttentionNet
+from tg_metricattn.models.diffusion_attention_net import DiffusionAttentionBlock, DiffusionAttentionNet
+from tg_metricattn.models.layer_registry import LAYERS, count_parameters, layer_class
+
+__all__ = [
+    "LAYERS",
+    "AttentionNet",
+    "DiffusionAttentionBlock",
+    "DiffusionAttentionNet",
+    "count_parameters",
+    "layer_class",
+]

@@ -1,0 +1,30 @@
+"""The attention layers by name: the one list the models, the command line and the benchmarks read."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+
+__all__ = ["LAYERS", "count_parameters", "layer_class"]
+
+#: name -> attention layer class
+LAYERS: dict[str, type[AttentionConv]] = {
+    "gat": SparseGATConv,
+    "dot": DotAttnConv,
+    "l2": L2AttnConv,
+    "metric": MetricAttnConv,
+}
+
+
+def layer_class(name: str) -> type[AttentionConv]:
+    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``."""
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise ValueError(f"Unknown layer {name!r}; choose from {', '.join(LAYERS)}.") from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
