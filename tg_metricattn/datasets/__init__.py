@@ -34,7 +34,7 @@ from tg_metricattn.datasets.node_datasets import (
 )
 from tg_metricattn.datasets.ogb_datasets import GraphDatasetInfo, load_graph_dataset
 from tg_metricattn.datasets.rna_segmentation import RNASegmentation
-from tg_metricattn.datasets.safe_load import pyg_safe_load
+from tg_metricattn.datasets.safe_load import UnsafeFileError, open_dataset_safely, pyg_safe_load
 from tg_metricattn.datasets.splits import random_per_class_split
 from tg_metricattn.datasets.synthetic_meshes import PART_NAMES, SyntheticMeshSegmentation, make_figure
 from tg_metricattn.geometry import mesh_eigenpairs
@@ -55,6 +55,7 @@ __all__ = [
     "RNASegmentation",
     "RandomRotation",
     "SyntheticMeshSegmentation",
+    "UnsafeFileError",
     "contextual_sbm",
     "copy_dataset",
     "edge_homophily",
@@ -72,6 +73,7 @@ __all__ = [
     "mesh_to_data",
     "node_dataset_folder",
     "normalize_positions",
+    "open_dataset_safely",
     "pyg_safe_load",
     "random_per_class_split",
     "random_rotation_matrix",

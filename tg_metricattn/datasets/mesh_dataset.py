@@ -23,7 +23,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS, IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh
-from tg_metricattn.datasets.safe_load import pyg_safe_load
+from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.geometry import EigenSolveError
 
 __all__ = ["MeshItem", "MeshSegmentationDataset"]
@@ -95,9 +95,12 @@ class MeshSegmentationDataset(InMemoryDataset):
         self.eigenpairs = int(eigenpairs)
         self.limit = limit
         self._check_split(split)
-        super().__init__(str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
-        with pyg_safe_load():  # weights_only=True with PyG data classes allowed; no pickle fallback
+
+        def construct() -> None:
+            InMemoryDataset.__init__(self, str(root), transform, pre_transform, pre_filter, force_reload=force_reload)
             self.load(self.processed_paths[0])
+
+        open_dataset_safely(construct, root)  # nothing unpickled; a refused processed file is rebuilt
 
     # -- to be provided by subclasses -------------------------------------------------
     splits: tuple[str, ...] = ("train", "test")

@@ -22,6 +22,10 @@ Splits:
 - ``ogbn-*``: the official OGB split (``valid`` becomes ``val_mask``); the graph is made
   undirected and ``y`` squeezed to ``[N]``; ``info.evaluator`` is the OGB ``Evaluator``
   (it expects ``y_true``/``y_pred`` of shape ``[n, 1]``).
+
+No file under ``root`` is unpickled (see :mod:`~tg_metricattn.datasets.safe_load`): a
+processed file that cannot be read as tensors and plain data is moved aside and rebuilt
+from ``raw/``; any other such file raises :class:`~tg_metricattn.datasets.safe_load.UnsafeFileError`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from torch_geometric.utils import to_undirected
 
 from tg_metricattn.datasets.data_root import DataNotFoundError
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
-from tg_metricattn.datasets.safe_load import pyg_safe_load
+from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.datasets.splits import random_per_class_split
 
 __all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
@@ -165,9 +169,8 @@ def load_node_dataset(
         class_name, folder, arg, kwargs = _resolve(name)
         cls = getattr(pyg_datasets, class_name)
         args = (str(root / folder),) if arg is None else (str(root / folder), arg)
-        try:
-            with pyg_safe_load():  # processed files load with weights_only=True, no pickle fallback
-                dataset = cls(*args, **kwargs)
+        try:  # nothing is unpickled; a processed file that cannot be read safely is rebuilt from raw/
+            dataset = open_dataset_safely(lambda: cls(*args, **kwargs), root)
         except OSError as error:  # the raw files are absent and the download failed (no network)
             raise DataNotFoundError(
                 f"{name!r} is not under {args[0]!r} and could not be downloaded ({type(error).__name__}: {error}). "

@@ -6,8 +6,11 @@ unpickler that refuses every class not on an allow-list, and PyG's ``Data`` stor
 classes (``DataEdgeAttr``, ``DataTensorAttr``, ``GlobalStorage``) are not on it.
 
 We do **not** set ``weights_only=False`` or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``; ogb
-loads inside :func:`~tg_metricattn.datasets.safe_load.pyg_safe_load`, which keeps
-``weights_only=True`` and allows only PyG's plain data containers.
+loads through :func:`~tg_metricattn.datasets.safe_load.open_dataset_safely`, where every
+``torch.load`` is ``weights_only=True`` with only PyG's plain data containers allowed, even
+when ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set. Nothing is unpickled: a processed file
+that needs more is moved aside and rebuilt from ``raw/``; any other such file (the
+``split_dict.pt`` of a split) raises :class:`~tg_metricattn.datasets.safe_load.UnsafeFileError`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 
-from tg_metricattn.datasets.safe_load import pyg_safe_load
+from tg_metricattn.datasets.safe_load import open_dataset_safely, pyg_safe_load
 
 __all__ = ["GraphDatasetInfo", "load_graph_dataset"]
 
@@ -60,8 +63,7 @@ def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     ogb_root = Path(root) / "ogb"
     _ogb_folder_check(name, ogb_root, str(master[name]["version"]))
     ogb_root.mkdir(parents=True, exist_ok=True)
-    with pyg_safe_load():
-        return DatasetClass(name=name, root=str(ogb_root), **kwargs)
+    return open_dataset_safely(lambda: DatasetClass(name=name, root=str(ogb_root), **kwargs), root)
 
 
 def ogb_split(dataset: Any) -> dict[str, torch.Tensor]:

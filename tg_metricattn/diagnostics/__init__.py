@@ -45,7 +45,7 @@ from tg_metricattn.diagnostics.propagation import (
     propagation_matrix,
     weights_to_matrices,
 )
-from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport, diagnose
+from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport, diagnose, diffusion_times
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import (
     SpectrumComparison,
@@ -71,6 +71,7 @@ __all__ = [
     "conformal_factor",
     "default_time_bounds",
     "diagnose",
+    "diffusion_times",
     "dirichlet_energies",
     "dirichlet_energy",
     "distortion_stats",

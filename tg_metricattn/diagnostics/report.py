@@ -1,12 +1,15 @@
 """``diagnose(model, data)``: every attention layer and head of a model against heat diffusion.
 
-One eval forward pass ``model(data.x, data.edge_index)`` records, with forward pre-hooks,
+One eval forward pass ``model(data.x, data.edge_index)`` (or ``model(*model.inputs(data))``
+for a model that says what it takes, such as
+:class:`~tg_metricattn.models.DiffusionAttentionNet`) records, with forward pre-hooks,
 the input ``x`` and graph of every :class:`~tg_metricattn.layers.AttentionConv` inside the
 model. For each layer and head the report then holds
 
 - the fitted diffusion times and residuals against each requested Laplacian
   (:mod:`~tg_metricattn.diagnostics.diffusion_fit`; default the random-walk Laplacian,
-  since P is row-stochastic; ``"cotangent"`` uses ``M^{-1} L_cot`` of ``data.pos``/``data.face``);
+  since P is row-stochastic; ``"cotangent"`` uses ``M^{-1} L_cot`` of ``data.pos``/``data.face``
+  scaled to the unit ball, the operator whose times the heat-diffusion layers learn);
 - the spectral comparison with ``exp(-t_probe L)`` for the first Laplacian, the spectral
   gap and the count of near-zero eigenvalues of ``I - P`` (:mod:`~tg_metricattn.diagnostics.spectra`);
 - the drift share of ``diag(π) P`` (:mod:`~tg_metricattn.diagnostics.reversibility`);
@@ -14,8 +17,11 @@ model. For each layer and head the report then holds
   conformal factor (:mod:`~tg_metricattn.diagnostics.edge_lengths`);
 
 and per layer the Dirichlet energies of its input (:mod:`~tg_metricattn.diagnostics.dirichlet`),
-plus those of the model output. Nothing dense of size N x N is formed above
-``dense_below`` nodes. Bipartite layers (``x`` a pair) are listed without diffusion numbers.
+plus those of the model output. The learned times of every
+:class:`~tg_metricattn.layers.SpectralHeatDiffusion` layer are listed beside them, so the
+attention's fitted ``t*`` (``"cotangent"``) and the exact diffusion's times can be compared.
+Nothing dense of size N x N is formed above ``dense_below`` nodes. Bipartite layers
+(``x`` a pair) are listed without diffusion numbers.
 """
 
 from __future__ import annotations
@@ -45,9 +51,10 @@ from tg_metricattn.diagnostics.laplacians import (
 from tg_metricattn.diagnostics.propagation import attention_layers, capture_layer_inputs, propagation_matrix
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
-from tg_metricattn.layers import L2AttnConv, MetricAttnConv
+from tg_metricattn.geometry import vertex_array
+from tg_metricattn.layers import L2AttnConv, MetricAttnConv, SpectralHeatDiffusion
 
-__all__ = ["DiagnosticsReport", "HeadReport", "LayerReport", "diagnose"]
+__all__ = ["DiagnosticsReport", "HeadReport", "LayerReport", "diagnose", "diffusion_times"]
 
 
 @dataclass
@@ -84,6 +91,7 @@ class DiagnosticsReport:
     dirichlet_output: dict[str, float]
     laplacians: list[str]
     seconds: float
+    diffusion_times: dict[str, dict] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     positions: np.ndarray | None = field(default=None, repr=False)
     faces: np.ndarray | None = field(default=None, repr=False)
@@ -112,7 +120,28 @@ class DiagnosticsReport:
                     gap = head.spectrum["spectral_gap"]  # |gap| < 1e-6: eigenvalue 1 repeated (to eigensolver accuracy)
                     parts.append(f"gap={0.0 if abs(gap) < 1e-6 else gap:.4g} zero_modes={head.spectrum['near_zero']}")
                 lines.append("  ".join(parts))
+        for name, times in self.diffusion_times.items():
+            lines.append(
+                f"{name}: heat diffusion times t = {times['min']:.4g} .. {times['max']:.4g} "
+                f"(median {times['median']:.4g}, {len(times['values'])} channels)"
+            )
         return "\n".join(lines)
+
+
+def diffusion_times(model: nn.Module) -> dict[str, dict]:
+    """Learned times of every :class:`~tg_metricattn.layers.SpectralHeatDiffusion` in ``model``:
+    ``{name: {'min', 'median', 'max', 'values'}}`` (times of the mesh scaled to the unit ball)."""
+    out = {}
+    for name, module in model.named_modules():
+        if isinstance(module, SpectralHeatDiffusion):
+            t = module.time.detach().cpu().double()
+            out[name] = {
+                "min": float(t.min()),
+                "median": float(t.median()),
+                "max": float(t.max()),
+                "values": t.tolist(),
+            }
+    return out
 
 
 def _laplacian_for(kind: str, edge_index: Tensor, num_nodes: int, data) -> ReferenceLaplacian:
@@ -121,7 +150,10 @@ def _laplacian_for(kind: str, edge_index: Tensor, num_nodes: int, data) -> Refer
             raise ValueError("The 'cotangent' Laplacian needs data.pos and data.face (a triangle mesh).")
         if data.pos.size(0) != num_nodes:
             raise ValueError(f"data.pos has {data.pos.size(0)} vertices but the layer sees {num_nodes} nodes.")
-        return mesh_laplace_operator(data.pos.double(), data.face)
+        pos = vertex_array(data.pos)
+        centred = pos - pos.mean(axis=0)
+        unit = centred / max(float(np.linalg.norm(centred, axis=1).max()), np.finfo(np.float64).tiny)
+        return mesh_laplace_operator(unit, data.face)
     return graph_laplacian(edge_index, num_nodes, kind)
 
 
@@ -146,8 +178,10 @@ def diagnose(
     """Diagnose every attention layer and head of ``model`` on ``data`` (module docstring).
 
     Args:
-        model: any module containing :class:`~tg_metricattn.layers.AttentionConv` layers,
-            called as ``model(data.x, data.edge_index)``.
+        model: any module containing :class:`~tg_metricattn.layers.AttentionConv` (or
+            :class:`~tg_metricattn.layers.SpectralHeatDiffusion`) layers, called as
+            ``model(*model.inputs(data))`` when it has an ``inputs`` method, else as
+            ``model(data.x, data.edge_index)``.
         data: a PyG ``Data`` with ``x`` and ``edge_index`` (and ``pos``/``face`` for meshes).
         laplacians: reference Laplacians, from ``"rw"`` (default), ``"sym"``,
             ``"combinatorial"``, ``"cotangent"``; the first is used for the spectra.
@@ -164,10 +198,12 @@ def diagnose(
             raise ValueError(f"Unknown Laplacian {kind!r}; choose from {LAPLACIAN_KINDS}.")
     if getattr(data, "x", None) is None or getattr(data, "edge_index", None) is None:
         raise ValueError("data must have x and edge_index.")
-    if not any(True for _ in attention_layers(model)):
-        raise ValueError(f"{type(model).__name__} contains no AttentionConv layer.")
+    times = diffusion_times(model)
+    if not times and not any(True for _ in attention_layers(model)):
+        raise ValueError(f"{type(model).__name__} contains no AttentionConv or SpectralHeatDiffusion layer.")
     start = time.perf_counter()
-    captured, output = capture_layer_inputs(model, data.x, data.edge_index)
+    inputs = model.inputs(data) if callable(getattr(model, "inputs", None)) else (data.x, data.edge_index)
+    captured, output = capture_layer_inputs(model, *inputs)
     modules = dict(model.named_modules())
     pos = getattr(data, "pos", None)
     layers, arrays, cache = [], {}, {}
@@ -223,6 +259,7 @@ def diagnose(
         dirichlet_output=dirichlet_output,
         laplacians=list(laplacians),
         seconds=time.perf_counter() - start,
+        diffusion_times=times,
         arrays=arrays,
         positions=None if pos is None else pos.detach().cpu().double().numpy(),
         faces=None if face is None else face.detach().cpu().numpy(),

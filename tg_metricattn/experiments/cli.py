@@ -264,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tgma`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tg_metricattn.datasets import UnsafeFileError
     from tg_metricattn.experiments.data import DataNotFoundError
 
     try:
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataNotFoundError as error:
         print(f"tgma {args.command}: data not found: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, UnsafeFileError) as error:
         print(f"tgma {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
