@@ -48,6 +48,12 @@ def test_rna_two_real_meshes_and_cache(tmp_path, monkeypatch):
         assert torch.equal(data.y, torch.as_tensor(raw + 1))
         assert int(data.y.min()) >= 0 and int(data.y.max()) <= 259
         assert data.edge_index.max() < data.num_nodes
+        # the Laplace-Beltrami operator of the unit-scaled mesh, 128 eigenpairs, stored once
+        assert data.mass.shape == (data.num_nodes,) and data.evals.shape == (128,)
+        assert data.evecs.shape == (data.num_nodes, 128) and data.evecs.dtype == torch.float32
+        gram = data.evecs.double().T @ (data.mass.double()[:, None] * data.evecs.double())
+        assert torch.allclose(gram, torch.eye(128, dtype=torch.float64), atol=1e-3)
+        assert 1 <= int((data.evals < 1e-4).sum()) <= 10 and data.evals[-1] > 100  # components; unit scale
 
     def no_processing(self):
         raise AssertionError("process() called although the processed file exists")
@@ -56,7 +62,25 @@ def test_rna_two_real_meshes_and_cache(tmp_path, monkeypatch):
     with warnings.catch_warnings():  # the processed file loads with weights_only=True, no pickle fallback
         warnings.filterwarnings("error", message=".*[Ww]eights only load failed.*")
         cached = RNASegmentation(root, "train", hks_eigenpairs=16, hks_times=8)
-    assert torch.equal(cached[1].x, dataset[1].x)
+    assert torch.equal(cached[1].x, dataset[1].x) and torch.equal(cached[1].evecs, dataset[1].evecs)
+
+
+def test_a_mesh_without_a_spectrum_is_named_and_nothing_is_cached(tmp_path, monkeypatch):
+    import tg_metricattn.geometry.eigenpairs as eigenpairs
+
+    v, f = icosphere(1)
+    write_off(tmp_path / "meshes" / "ball.off", v, f)
+    write_labels(tmp_path / "labels" / "ball.txt", np.zeros(len(v), dtype=np.int64))
+
+    def fails(*args, **kwargs):
+        raise eigenpairs.EigenSolveError("the eigen-solve failed (ArpackNoConvergence: no convergence).")
+
+    monkeypatch.setattr(eigenpairs, "generalized_eigenpairs", fails)
+    with pytest.raises(MeshFormatError, match=r"ball\.off: no Laplace.Beltrami spectrum: the eigen-solve failed"):
+        MeshFolder(tmp_path, features=("xyz",), eigenpairs=8)
+    assert not list((tmp_path / "processed").glob("*.pt"))  # nothing cached from the failed mesh
+    monkeypatch.undo()
+    assert MeshFolder(tmp_path, features=("xyz",), eigenpairs=8)[0].evecs.shape == (len(v), 8)
 
 
 def test_rna_full_copy_limit(tmp_path):

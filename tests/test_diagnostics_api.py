@@ -209,6 +209,35 @@ def test_diagnose_mesh_model_report_json_and_plots(tmp_path):
     assert len(paths) == 5 and all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_diagnose_a_diffusion_attention_net_reports_its_heat_times():
+    from tg_metricattn.datasets import mesh_eigenpairs
+    from tg_metricattn.models import DiffusionAttentionNet
+
+    data = sphere_mesh(200)
+    data.mass, data.evals, data.evecs = mesh_eigenpairs(data.pos, data.face, 16)
+    torch.manual_seed(0)
+    model = DiffusionAttentionNet(3, 4, width=8, blocks=2, layer="metric", heads=2)
+    times = torch.tensor([[0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07], [0.5] * 8])
+    with torch.no_grad():
+        for block, t in zip(model.blocks, times, strict=True):
+            block.diffusion.diffusion_time.copy_(t)
+    report = diagnose(model, data, laplacians=("cotangent",), spectra=False, num_probes=2)
+    assert [layer.name for layer in report.layers] == ["blocks.0.attention", "blocks.1.attention"]
+    first = report.diffusion_times["blocks.0.diffusion"]
+    assert (first["min"], first["max"]) == (0.0, pytest.approx(0.07)) and first["values"][3] == pytest.approx(0.03)
+    assert report.diffusion_times["blocks.1.diffusion"]["median"] == pytest.approx(0.5)
+    assert "blocks.1.diffusion: heat diffusion times t = 0.5 .. 0.5" in report.summary()
+    # the cotangent reference is the unit-scaled mesh's (the diffusion layers' units): scale-free
+    bigger = data.clone()
+    bigger.pos = 7.0 * data.pos
+    again = diagnose(model, bigger, laplacians=("cotangent",), spectra=False, num_probes=2)
+    t_first = report.layers[0].heads[0].fits["cotangent"]["t_probe"]
+    assert again.layers[0].heads[0].fits["cotangent"]["t_probe"] == pytest.approx(t_first, rel=1e-6)
+    diffusion_only = DiffusionAttentionNet(3, 4, width=8, blocks=1, layer=None)
+    only = diagnose(diffusion_only, data, laplacians=("rw",))
+    assert only.layers == [] and list(only.diffusion_times) == ["blocks.0.diffusion"]
+
+
 def test_diagnose_validation():
     with pytest.raises(ValueError, match="no AttentionConv"):
         diagnose(nn.Linear(3, 3), Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0], [1]])))
