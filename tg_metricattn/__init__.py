@@ -6,6 +6,7 @@ from tg_metricattn.layers import (
     L2AttnConv,
     MetricAttnConv,
     SparseGATConv,
+    SpectralHeatDiffusion,
     edge_softmax,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "L2AttnConv",
     "MetricAttnConv",
     "SparseGATConv",
+    "SpectralHeatDiffusion",
     "__version__",
     "edge_softmax",
 ]

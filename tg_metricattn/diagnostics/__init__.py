@@ -1,10 +1,11 @@
 """Diagnostics: how close is a layer's attention to heat diffusion on the graph or mesh?
 
-See ``DESIGN.md`` section 2. Per layer and head: the propagation matrix P from the layer's
-own attention weights, reference Laplacians (random-walk by default, since P is
-row-stochastic), heat flow exp(-t L) via ``expm_multiply``, the fitted diffusion time t*
-and residual, spectra and principal angles, reversibility (drift share), Dirichlet
-energies, and for metric/L2 attention the learned edge lengths against a mesh.
+See the design notes (section 2) and the README's Diagnostics section. Per layer and
+head: the propagation matrix P from the layer's own attention weights, reference
+Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) via
+``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
+angles, reversibility (drift share), Dirichlet energies, and for metric/L2 attention
+the learned edge lengths against a mesh.
 """
 
 from tg_metricattn.diagnostics.diffusion_fit import (
