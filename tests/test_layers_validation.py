@@ -52,3 +52,31 @@ def test_constructor_validation() -> None:
         MetricAttnConv(4, 2, dropout=1.5)
     with pytest.raises(ValueError, match=r"same width; got in_channels=\(4, 3\)"):
         MetricAttnConv((4, 3), 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"time_scale": 0.0}, "time_scale must be a finite number > 0"),
+        ({"time_scale": float("nan")}, "time_scale must be a finite number > 0"),
+        ({"time_scale": float("inf")}, "time_scale must be a finite number > 0"),
+        ({"time_scale": -1.0}, "time_scale must be a finite number > 0"),
+        ({"metric_channels": 0}, "metric_channels must be a positive integer"),
+        ({"hidden_channels": 0}, "hidden_channels must be a positive integer"),
+    ],
+)
+def test_metric_settings_are_never_silently_replaced(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        MetricAttnConv(4, 2, **kwargs)
+
+
+def test_int32_edge_index_is_exact_beyond_the_int32_key_range() -> None:
+    """target * N + source exceeds 2^31 for N > 46,341: the sort key must not wrap around."""
+    torch.manual_seed(0)
+    n = 70_000
+    edge_index = torch.randint(0, n, (2, 4000))
+    edge_index[:, :2] = torch.tensor([[n - 1, 3], [n - 2, n - 1]])  # targets near N: keys near N^2 = 4.9e9
+    x = torch.randn(n, 3)
+    conv = SparseGATConv(3, 2, add_self_loops=False).eval()
+    expected = conv(x, edge_index)
+    assert torch.equal(conv(x, edge_index.int()), expected)

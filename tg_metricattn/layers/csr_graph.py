@@ -27,7 +27,7 @@ class CSRGraph:
     """
 
     def __init__(self, edge_index: Tensor, num_sources: int, num_targets: int) -> None:
-        source, target = edge_index[0], edge_index[1]
+        source, target = edge_index[0].long(), edge_index[1].long()  # int64: the key overflows int32 past ~46k nodes
         key = target * num_sources + source
         self.order = torch.argsort(key)
         self.source, self.target = source.index_select(0, self.order), target.index_select(0, self.order)

@@ -64,11 +64,16 @@ class MetricAttnConv(AttentionConv):
     ) -> None:
         super().__init__(in_channels, out_channels, heads, concat, dropout, add_self_loops, **kwargs)
         width = shared_width(in_channels, type(self).__name__)
-        self.metric_channels = metric_channels or out_channels
-        self.hidden_channels = hidden_channels or heads * self.metric_channels
-        self.initial_time_scale = time_scale or math.sqrt(self.metric_channels)
-        if self.initial_time_scale <= 0:
-            raise ValueError(f"time_scale must be positive; got {time_scale!r}.")
+        for name, value in (("metric_channels", metric_channels), ("hidden_channels", hidden_channels)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None (the default); got {value!r}.")
+        if time_scale is not None and not (0.0 < time_scale < math.inf):
+            raise ValueError(
+                f"time_scale must be a finite number > 0 or None (sqrt(metric_channels)); got {time_scale!r}."
+            )
+        self.metric_channels = metric_channels if metric_channels is not None else out_channels
+        self.hidden_channels = hidden_channels if hidden_channels is not None else heads * self.metric_channels
+        self.initial_time_scale = time_scale if time_scale is not None else math.sqrt(self.metric_channels)
         self.learn_time_scale = learn_time_scale
         self.residual = residual
         self.act = activation_resolver(act) if isinstance(act, str) else act
