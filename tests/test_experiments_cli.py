@@ -68,12 +68,22 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--task", "mesh", "--arch", "attention", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--arch", "diffusion"], "--arch diffusion is a mesh network"),
         (["train", "--task", "mesh", "--lr-step", "-1"], "--lr-step must be >= 0"),
+        (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
+        (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
     ],
 )
 def test_invalid_values_exit_1_with_a_message(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "run_0").exists()
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_earlier_epochs(capsys, tmp_path):
+    out = tmp_path / "out"
+    assert main(["train", "--dataset", "csbm", "--lr", "1e30", "--epochs", "5", "--no-progress", "--out", str(out)]) == 1
+    assert "epoch 2: the training loss is nan" in capsys.readouterr().err
+    history = json.loads((out / "run_0" / "metrics.json").read_text())
+    assert [r["epoch"] for r in history] == [1] and not (out / "run_0" / "final.json").exists()
 
 
 def test_distributed_without_torchrun_explains_how_to_launch(monkeypatch, capsys, tmp_path):

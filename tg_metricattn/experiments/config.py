@@ -14,6 +14,7 @@ the plain stack of attention layers (:class:`~tg_metricattn.models.AttentionNet`
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -134,10 +135,10 @@ class TrainConfig:
                 raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {value}.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if self.lr is not None and self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}.")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}.")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise ValueError(f"--lr must be a finite number > 0, got {self.lr}.")
+        if self.weight_decay is not None and not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}.")
         if self.lr_step is not None and self.lr_step < 0:
             raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
         if self.batch_size < 0:

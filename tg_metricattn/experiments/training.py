@@ -12,6 +12,7 @@ uninterrupted run (on CPU).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -42,7 +43,11 @@ from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
 from tg_metricattn.models import count_parameters
 
-__all__ = ["learning_rate", "run_training", "seed_everything", "selection_key", "train_run"]
+__all__ = ["TrainingDivergedError", "learning_rate", "run_training", "seed_everything", "selection_key", "train_run"]
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite: the run stops instead of reporting a number."""
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -157,6 +162,12 @@ def train_run(
             group["lr"] = learning_rate(config, epoch)
         record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
         record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
+        if not math.isfinite(record["train_loss"]):
+            raise TrainingDivergedError(
+                f"epoch {epoch}: the training loss is {record['train_loss']} (learning rate "
+                f"{learning_rate(config, epoch):g}); training stopped, the epochs before it are kept in the run "
+                "folder. Lower --lr (or check the input features for extreme values)."
+            )
         record.update(task.evaluate(model))
         elapsed += time.perf_counter() - start
         history.append(record)
