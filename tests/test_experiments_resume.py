@@ -221,3 +221,47 @@ def test_early_stopping_counts_epochs_that_improve_neither_metric_nor_loss():
     assert lower.bad_epochs == 0
     lower.update({"val_metric": 2.5})
     assert lower.stop
+
+
+def test_a_finished_results_folder_is_never_overwritten_silently(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = [*TRAIN_ARGS[:5], "--no-progress"]
+    assert main([*base, "--epochs", "2", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "run_0").iterdir()}
+    assert main([*base, "--epochs", "3", "--out", str(out)]) == 1
+    assert "already holds results; pass --overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (out / "run_0").iterdir()} == before  # untouched
+    assert main([*base, "--epochs", "3", "--overwrite", "--out", str(out)]) == 0
+    assert json.loads((out / "run_0" / "final.json").read_text())["epochs_run"] == 3
+    (tmp_path / "a_file").write_text("x")
+    assert main([*base, "--out", str(tmp_path / "a_file")]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_resume_accepts_a_run_folder_or_its_parent(tmp_path):
+    out = tmp_path / "run"
+    assert main([*TRAIN_ARGS[:5], "--epochs", "2", "--no-progress", "--out", str(out)]) == 0
+    assert main(["train", "--resume", str(out / "run_0"), "--no-progress"]) == 0
+    assert not (out / "run_0" / "run_0").exists()
+    assert json.loads((out / "summary.json").read_text())["runs"] == 1
+
+
+def test_a_results_folder_in_use_is_refused(tmp_path, capsys):
+    from tg_metricattn.experiments.run_folder import RunFolderBusyError, lock_run_folder
+
+    out = tmp_path / "run"
+    code = "import sys, time; from tg_metricattn.experiments.run_folder import lock_run_folder\n"
+    code += "with lock_run_folder(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main([*TRAIN_ARGS[:5], "--epochs", "2", "--no-progress", "--out", str(out)]) == 1
+        assert "is in use by another tgma run" in capsys.readouterr().err
+        assert not (out / "run_0").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with lock_run_folder(out):  # released by the kernel when its holder died
+        with pytest.raises(RunFolderBusyError):
+            with lock_run_folder(out):  # flock is per open file: a second open in one process is refused too
+                pass

@@ -8,6 +8,8 @@ arguments, 1 for missing data and other failures).
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -187,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     train.add_argument("--runs", type=_positive_int, default=1, help="runs with seeds seed..seed+runs-1")
     train.add_argument("--out", help="results folder (default runs/<task>-<dataset>-<layer>)")
-    train.add_argument("--resume", metavar="DIR", help="continue the stopped run in DIR with its saved config")
+    train.add_argument(
+        "--resume", metavar="DIR", help="continue the stopped run(s) in DIR (a results folder or one run_<seed> in it)"
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace the results in a non-empty --out (refused otherwise)"
+    )
     train.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     train.add_argument("--distributed", action="store_true", help="DistributedDataParallel under torchrun")
 
@@ -212,6 +219,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RUN_NAME = re.compile(r"run_-?\d+")
+
+
+def _claim_out(out: Path, config: TrainConfig, overwrite: bool) -> None:
+    """Refuse a non-empty ``out`` unless ``overwrite``; then remove the results this run would replace."""
+    from tg_metricattn.experiments.run_folder import LOCK_NAME, lock_run_folder
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder.")
+    if not out.is_dir() or not any(p.name != LOCK_NAME for p in out.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(
+            f"--out {str(out)!r} already holds results; pass --overwrite to replace them, --resume {str(out)!r} "
+            "to continue them, or choose another --out."
+        )
+    with lock_run_folder(out):  # not while another run writes there
+        for seed in range(config.seed, config.seed + config.runs):
+            shutil.rmtree(out / f"run_{seed}", ignore_errors=True)
+        (out / "summary.json").unlink(missing_ok=True)
+
+
 def _default_out(*parts: str) -> str:
     return str(Path("runs") / "-".join(p.replace("/", "_") for p in parts))
 
@@ -233,13 +262,17 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from tg_metricattn.experiments.train import train_command
 
         if args.resume:
-            config = TrainConfig.from_json(Path(args.resume) / "config.json") if Path(args.resume).is_dir() else None
-            if config is None:
+            resume = Path(args.resume)
+            if RUN_NAME.fullmatch(resume.name) and (resume.parent / "config.json").is_file():
+                resume = resume.parent  # one run_<seed> of a results folder: resume the folder (finished runs skip)
+            if not (resume / "config.json").is_file():
                 parser.error(f"--resume {args.resume!r}: not an existing run folder")
-            return train_command(config, args.resume, True, progress, args.allow_pickle)
+            config = TrainConfig.from_json(resume / "config.json")
+            return train_command(config, str(resume), True, progress, args.allow_pickle)
         config = config_from_args(args)
-        out = args.out or _default_out(config.task, config.dataset, config.layer)
-        return train_command(config, out, resume=False, progress=progress)
+        out = Path(args.out or _default_out(config.task, config.dataset, config.layer))
+        _claim_out(out, config, args.overwrite)
+        return train_command(config, str(out), resume=False, progress=progress)
     if args.command == "compare":
         from tg_metricattn.experiments.compare import compare_layers
 
@@ -266,13 +299,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tg_metricattn.datasets import UnsafeFileError
     from tg_metricattn.experiments.data import DataNotFoundError
+    from tg_metricattn.experiments.run_folder import RunFolderBusyError
 
     try:
         return _run(args, parser)
     except DataNotFoundError as error:
         print(f"tgma {args.command}: data not found: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, UnsafeFileError) as error:
+    except (ValueError, FileNotFoundError, UnsafeFileError, RunFolderBusyError) as error:
         print(f"tgma {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

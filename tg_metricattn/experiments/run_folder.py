@@ -11,22 +11,54 @@ Layout of one run (``--out DIR/run_<seed>``)::
     best_model.pt        the model state at the best validation epoch
 
 Every file is written atomically, so an interrupted run leaves only complete files.
+:func:`lock_run_folder` keeps a second process from writing into the same folder at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.plots import plot_training_curves
 
-__all__ = ["RunFolder"]
+__all__ = ["RunFolder", "RunFolderBusyError", "lock_run_folder"]
+
+LOCK_NAME = ".lock"
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another process holds the lock of the results folder."""
+
+
+@contextlib.contextmanager
+def lock_run_folder(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the results folder ``path`` (created if needed) for the block.
+
+    ``fcntl.flock`` on ``path/.lock``: released by the kernel when the process ends, however it
+    ends, so a killed run leaves no stale lock. Raises :class:`RunFolderBusyError` when
+    another process holds it.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderBusyError(
+                f"{str(folder)!r} is in use by another tgma run; wait for it to finish or choose another --out."
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 class RunFolder:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.distributed import DistContext, cleanup, init_distributed
+from tg_metricattn.experiments.run_folder import lock_run_folder
 from tg_metricattn.experiments.training import run_training
 
 __all__ = ["format_summary", "main", "train_command"]
@@ -44,7 +46,8 @@ def train_command(
     if distributed:
         config = TrainConfig.from_dict({**config.to_dict(), "distributed": True})
     try:
-        summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx, allow_pickle=allow_pickle)
+        with lock_run_folder(out) if ctx.is_main else contextlib.nullcontext():
+            summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx, allow_pickle=allow_pickle)
     finally:
         cleanup(ctx)
     if ctx.is_main:
