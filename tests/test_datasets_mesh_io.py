@@ -63,3 +63,60 @@ def test_obj_keeps_vertex_order(tmp_path):
     with pytest.raises(MeshFormatError, match="unsupported mesh format"):
         (tmp_path / "m.stl").write_text("x")
         read_mesh(tmp_path / "m.stl")
+
+
+PLY_HEADER = "ply\nformat ascii 1.0\nelement vertex {v}\nproperty float x\nproperty float y\nproperty float z\n"
+PLY_HEADER += "element face {f}\nproperty list uchar int vertex_indices\nend_header\n"
+SQUARE = "0 0 0\n1 0 0\n1 1 0\n0 1 0\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("nan.obj", "v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "vertex 0 has a non-finite or beyond-float32"),
+        ("huge.off", "OFF\n3 1 0\n1e39 0 0\n1 0 0\n0 1 0\n3 0 1 2\n", "line 3: vertex 0 has a non-finite or beyond"),
+        (
+            "index.ply",
+            PLY_HEADER.format(v=4, f=2) + SQUARE + "3 0 1 2\n3 0 2 9\n",
+            "refers to vertex 9, but the file has 4",
+        ),
+        (
+            "count.ply",
+            PLY_HEADER.format(v=5, f=2) + SQUARE + "3 0 1 2\n3 0 2 3\n",
+            "announces 7 data lines .* holds 6",
+        ),
+    ],
+)
+def test_unusable_coordinates_and_indices_name_the_file(tmp_path, name, text, match):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(MeshFormatError, match=rf"{name}: .*{match}"):
+        read_mesh(path)
+
+
+def test_labels_beyond_int32_and_the_class_limit_are_named(tmp_path):
+    from tests.dataset_fixtures import write_labels
+    from tg_metricattn.datasets import MeshFolder
+
+    (tmp_path / "big.txt").write_text("1\n" + "1" + "0" * 30 + "\n")
+    with pytest.raises(MeshFormatError, match=r"big.txt: line 2: label 10{30} is out of range"):
+        read_labels(tmp_path / "big.txt")
+    v, f = icosphere(0)
+    write_off(tmp_path / "meshes" / "a.off", v, f)
+    labels = np.zeros(len(v), dtype=np.int64)
+    labels[3] = 10**9
+    write_labels(tmp_path / "labels" / "a.txt", labels)
+    with pytest.raises(MeshFormatError, match=r"a.txt: labels .* range over 0..1000000000, expected 0..65535"):
+        MeshFolder(tmp_path, features=("xyz",), eigenpairs=4)
+
+
+def test_two_meshes_with_one_name_are_refused(tmp_path):
+    from tests.dataset_fixtures import write_labels
+    from tg_metricattn.datasets import MeshFolder
+
+    v, f = icosphere(0)
+    write_off(tmp_path / "meshes" / "a.off", v, f)
+    (tmp_path / "meshes" / "a.obj").write_text("".join(f"v {x} {y} {z}\n" for x, y, z in v) + "f 1 2 3\n")
+    write_labels(tmp_path / "labels" / "a.txt", np.zeros(len(v), dtype=np.int64))
+    with pytest.raises(MeshFormatError, match=r"a.obj and .*a.off have the same name 'a'|a.off and .*a.obj have"):
+        MeshFolder(tmp_path, features=("xyz",), eigenpairs=4)

@@ -261,7 +261,6 @@ def test_a_results_folder_in_use_is_refused(tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
-    with lock_run_folder(out):  # released by the kernel when its holder died
-        with pytest.raises(RunFolderBusyError):
-            with lock_run_folder(out):  # flock is per open file: a second open in one process is refused too
-                pass
+    # released by the kernel when its holder died; flock is per open file, so a second open is refused too
+    with lock_run_folder(out), pytest.raises(RunFolderBusyError), lock_run_folder(out):
+        pass

@@ -26,7 +26,11 @@ from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_me
 from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.geometry import EigenSolveError
 
-__all__ = ["MeshItem", "MeshSegmentationDataset"]
+__all__ = ["MAX_INFERRED_CLASSES", "MeshItem", "MeshSegmentationDataset"]
+
+#: labels of a dataset whose class count is inferred from them must lie below this (the
+#: class count sizes the model's output layer: a label of 10^9 must not allocate it)
+MAX_INFERRED_CLASSES = 2**16
 
 
 @dataclass(frozen=True)
@@ -209,13 +213,15 @@ class MeshSegmentationDataset(InMemoryDataset):
             )
         except EigenSolveError as error:
             raise MeshFormatError(f"{item.mesh_path}: no Laplace–Beltrami spectrum: {error}") from error
+        except ValueError as error:  # e.g. no triangle with three distinct vertices
+            raise MeshFormatError(f"{item.mesh_path}: {error}") from error
 
     def _check_label_range(self, labels: np.ndarray, item: MeshItem) -> None:
         if labels.size == 0:
             return
-        upper = self.fixed_num_classes
-        if labels.min() < 0 or (upper is not None and labels.max() >= upper):
-            allowed = f"0..{upper - 1}" if upper is not None else ">= 0"
+        upper = self.fixed_num_classes if self.fixed_num_classes is not None else MAX_INFERRED_CLASSES
+        if labels.min() < 0 or labels.max() >= upper:
+            allowed = f"0..{upper - 1}"
             raise MeshFormatError(
                 f"{item.label_path}: labels after adding {item.label_offset} range over "
                 f"{labels.min()}..{labels.max()}, expected {allowed}."

@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 
 from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
-from tg_metricattn.datasets.mesh_io import MESH_SUFFIXES
+from tg_metricattn.datasets.mesh_io import MESH_SUFFIXES, MeshFormatError
 
 __all__ = ["MeshFolder"]
 
@@ -86,7 +86,16 @@ class MeshFolder(MeshSegmentationDataset):
         mesh_dir, label_dir = root / self.mesh_dir, root / self.label_dir
         if not mesh_dir.is_dir():
             raise FileNotFoundError(f"Mesh folder {str(mesh_dir)!r} does not exist; set mesh_dir.")
-        meshes = {p.stem: p for p in sorted(mesh_dir.iterdir()) if p.suffix.lower() in MESH_SUFFIXES}
+        meshes: dict[str, Path] = {}
+        for path in sorted(mesh_dir.iterdir()):
+            if path.suffix.lower() not in MESH_SUFFIXES:
+                continue
+            if path.stem in meshes:  # one label file per name: two meshes cannot share it
+                raise MeshFormatError(
+                    f"{meshes[path.stem]} and {path} have the same name {path.stem!r}; rename one "
+                    "(each mesh's labels are found by its name)."
+                )
+            meshes[path.stem] = path
         split_file = Path(self.split_file) if self.split_file is not None else root / f"{self.split}.txt"
         if self.split_file is not None or split_file.is_file():
             names = [Path(s.strip()).stem for s in split_file.read_text().splitlines() if s.strip()]

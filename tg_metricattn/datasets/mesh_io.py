@@ -22,6 +22,8 @@ import numpy as np
 __all__ = ["MeshFormatError", "read_labels", "read_mesh", "read_off"]
 
 MESH_SUFFIXES = (".off", ".obj", ".ply")
+#: the largest coordinate magnitude kept: positions are stored as float32
+MAX_COORDINATE = float(np.finfo(np.float32).max)
 
 
 class MeshFormatError(ValueError):
@@ -89,8 +91,8 @@ def read_off(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             row = [float(t) for t in tokens[:3]]
         except ValueError:
             raise fail(number, f"expected three numbers for vertex {i}, found {' '.join(tokens)!r}.") from None
-        if not np.isfinite(row).all():
-            raise fail(number, f"vertex {i} has a non-finite coordinate: {' '.join(tokens)!r}.")
+        if not (np.isfinite(row).all() and np.abs(row).max() <= MAX_COORDINATE):
+            raise fail(number, f"vertex {i} has a non-finite or beyond-float32 coordinate: {' '.join(tokens)!r}.")
         rows.append(row)
 
     faces: list[tuple[int, int, int]] = []
@@ -140,7 +142,49 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
     if vertices.shape[0] == 0:
         raise MeshFormatError(f"{path}: no vertices could be read; expected a triangle mesh.")
+    usable = (np.isfinite(vertices) & (np.abs(vertices) <= MAX_COORDINATE)).all(axis=1)
+    if not usable.all():
+        bad = int(np.flatnonzero(~usable)[0])
+        raise MeshFormatError(f"{path}: vertex {bad} has a non-finite or beyond-float32 coordinate {vertices[bad]}.")
+    outside = faces[(faces < 0) | (faces >= vertices.shape[0])]
+    if outside.size:
+        raise MeshFormatError(
+            f"{path}: a face refers to vertex {int(outside[0])}, "
+            f"but the file has {vertices.shape[0]} vertices (0-based)."
+        )
+    if suffix == ".ply":
+        _check_ascii_ply_counts(path, vertices.shape[0])
     return vertices, faces
+
+
+def _check_ascii_ply_counts(path: Path, num_vertices: int) -> None:
+    """An ASCII PLY must hold exactly the data lines its header announces (else rows shift between elements)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if b"format ascii" not in head.split(b"end_header", 1)[0]:
+        return
+    announced, header_lines, in_header = 0, 0, True
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        data_lines = 0
+        for line in handle:
+            if in_header:
+                header_lines += 1
+                tokens = line.split()
+                if len(tokens) == 3 and tokens[0] == "element":
+                    try:
+                        announced += int(tokens[2])
+                    except ValueError:
+                        raise MeshFormatError(
+                            f"{path}: line {header_lines}: bad element count {line.strip()!r}."
+                        ) from None
+                in_header = not line.startswith("end_header")
+            elif line.strip():
+                data_lines += 1
+    if data_lines != announced:
+        raise MeshFormatError(
+            f"{path}: its header announces {announced} data lines (vertices and faces), but the file holds "
+            f"{data_lines}; the counts in the header are wrong, so rows would be read as the wrong element."
+        )
 
 
 def read_labels(path: str | os.PathLike, expected: int | None = None, what: str = "labels") -> np.ndarray:
@@ -151,7 +195,8 @@ def read_labels(path: str | os.PathLike, expected: int | None = None, what: str 
         what: what the labels belong to, for the error message (e.g. ``'vertex labels'``).
 
     Raises:
-        MeshFormatError: a line that is not one integer, or the wrong number of labels.
+        MeshFormatError: a line that is not one integer, a label outside ``-2^31 .. 2^31-1``,
+            or the wrong number of labels.
     """
     path = Path(path)
     if not path.is_file():
@@ -171,6 +216,8 @@ def read_labels(path: str | os.PathLike, expected: int | None = None, what: str 
                     f"{path}: line {number}: expected an integer label, found {tokens[0]!r}."
                 ) from None
             labels.append(int(value))
+        if not -(2**31) <= labels[-1] < 2**31:
+            raise MeshFormatError(f"{path}: line {number}: label {tokens[0]} is out of range (|label| < 2^31).")
     if expected is not None and len(labels) != expected:
         raise MeshFormatError(f"{path}: holds {len(labels)} {what}, but its mesh needs {expected} (one per line).")
     return np.asarray(labels, dtype=np.int64)
