@@ -264,3 +264,14 @@ def test_a_results_folder_in_use_is_refused(tmp_path, capsys):
     # released by the kernel when its holder died; flock is per open file, so a second open is refused too
     with lock_run_folder(out), pytest.raises(RunFolderBusyError), lock_run_folder(out):
         pass
+
+
+def test_results_are_created_with_the_users_umask(tmp_path):
+    from tg_metricattn.experiments.atomic import atomic_write_text
+
+    previous = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640 and path.read_text() == "{}"

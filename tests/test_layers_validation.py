@@ -80,3 +80,13 @@ def test_int32_edge_index_is_exact_beyond_the_int32_key_range() -> None:
     conv = SparseGATConv(3, 2, add_self_loops=False).eval()
     expected = conv(x, edge_index)
     assert torch.equal(conv(x, edge_index.int()), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_a_dtype_other_than_the_layers_is_named(dtype) -> None:
+    x = torch.randn(3, 4).to(dtype)
+    for cls in (SparseGATConv, MetricAttnConv):
+        with pytest.raises(TypeError, match=rf"x_src is {dtype} but the layer's parameters are torch.float32"):
+            cls(4, 2)(x, EDGES)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed dtypes are autocast's business
+        assert SparseGATConv(4, 2)(x.float(), EDGES).shape == (3, 2)

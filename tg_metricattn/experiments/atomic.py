@@ -16,12 +16,19 @@ from typing import IO, Any
 __all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(file)`` on a temporary binary file next to ``path`` and move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600; results get the user's usual mode
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -175,6 +175,8 @@ class AttentionConv(MessagePassing):
         """
         validate = self.validate and not torch.compiler.is_compiling()
         x_src, x_dst = split_node_features(x, self.in_channels if validate else -1)
+        if validate and not torch.is_autocast_enabled(x_src.device.type):
+            self._check_dtype(x_src, x_dst)
         if self.check_finite:
             check_finite(x_src, x_dst)
         value, terms = self.node_terms(x_src, x_dst)
@@ -201,6 +203,19 @@ class AttentionConv(MessagePassing):
         if return_attention_weights:
             return out, attention_in_layout(graph, alpha)
         return out
+
+    def _check_dtype(self, x_src: Tensor, x_dst: Tensor) -> None:
+        weight = next(
+            (p for p in self.parameters() if not isinstance(p, torch.nn.parameter.UninitializedParameter)), None
+        )
+        if weight is None:
+            return
+        for name, tensor in (("x_src", x_src), ("x_dst", x_dst)):
+            if tensor.dtype != weight.dtype:
+                raise TypeError(
+                    f"{name} is {tensor.dtype} but the layer's parameters are {weight.dtype}; convert the features "
+                    f"(x.to({weight.dtype})) or the layer (layer.to({tensor.dtype})), or run under torch.autocast."
+                )
 
     def _prepare_graph(
         self,
