@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--task", "mesh", "--dataset", "teapots"], "Unknown mesh dataset 'teapots'"),
         (["train", "--root", "/nonexistent/data"], "--root '/nonexistent/data' does not exist"),
         (["train", "--task", "mesh", "--dataset", "folder"], "needs --root"),
-        (["train", "--device", "tpu"], "--device must be cpu, cuda or cuda:N"),
+        (["train", "--device", "tpu"], "--device must be cpu, cuda, cuda:N or mps"),
+        (["train", "--device", "mps"], "--device mps: Apple's MPS backend is not available here"),
         (["train", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--task", "mesh", "--arch", "attention", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--arch", "diffusion"], "--arch diffusion is a mesh network"),
@@ -78,9 +80,43 @@ def test_invalid_values_exit_1_with_a_message(argv, message, capsys, tmp_path):
     assert not (tmp_path / "out" / "run_0").exists()
 
 
+def test_unusable_folders_are_named(capsys, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--root", str(tmp_path / "file"), "--no-progress", "--out", str(tmp_path / "o")]) == 1
+    assert f"--root {str(tmp_path / 'file')!r} is a file" in capsys.readouterr().err
+    root = tmp_path / "data"
+    (root / "HeterophilousGraphDataset").mkdir(parents=True)  # PyG asserts on a name it does not know
+    argv = ["train", "--dataset", "HeterophilousGraphDataset/chameleon_x", "--root", str(root), "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 1
+    assert "HeterophilousGraphDataset does not know the dataset name 'chameleon_x'" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # tests run as root here, who may write anywhere: take the permission answer from os.access itself
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    assert main(["train", "--dataset", "csbm", "--no-progress", "--out", str(locked / "out")]) == 1
+    assert f"--out {str(locked / 'out')!r} cannot be written" in capsys.readouterr().err
+    assert not (locked / "out").exists()
+
+
+def test_resume_after_the_config_was_edited_is_a_message(capsys, tmp_path):
+    out = tmp_path / "out"
+    args = ["train", "--dataset", "csbm", "--epochs", "2", "--patience", "5", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    (out / "run_0" / "final.json").unlink()  # as if killed before the end
+    for config_path in (out / "config.json", out / "run_0" / "config.json"):
+        config = json.loads(config_path.read_text())
+        config["hidden"], config["epochs"] = 16, 3
+        config_path.write_text(json.dumps(config))
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 1
+    assert "does not fit the model of" in capsys.readouterr().err
+
+
 def test_a_diverging_run_stops_with_a_message_and_keeps_its_earlier_epochs(capsys, tmp_path):
     out = tmp_path / "out"
-    assert main(["train", "--dataset", "csbm", "--lr", "1e30", "--epochs", "5", "--no-progress", "--out", str(out)]) == 1
+    assert (
+        main(["train", "--dataset", "csbm", "--lr", "1e30", "--epochs", "5", "--no-progress", "--out", str(out)]) == 1
+    )
     assert "epoch 2: the training loss is nan" in capsys.readouterr().err
     history = json.loads((out / "run_0" / "metrics.json").read_text())
     assert [r["epoch"] for r in history] == [1] and not (out / "run_0" / "final.json").exists()

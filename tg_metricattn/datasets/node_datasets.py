@@ -171,6 +171,12 @@ def load_node_dataset(
         args = (str(root / folder),) if arg is None else (str(root / folder), arg)
         try:  # nothing is unpickled; a processed file that cannot be read safely is rebuilt from raw/
             dataset = open_dataset_safely(lambda: cls(*args, **kwargs), root)
+        except AssertionError as error:  # PyG checks a dataset's name with a bare assert
+            detail = f": {error}" if str(error) else ""
+            raise ValueError(
+                f"{class_name} does not know the dataset name {arg!r} (PyG's own check failed{detail}); "
+                f"see torch_geometric.datasets.{class_name} for the names it accepts."
+            ) from None
         except OSError as error:  # the raw files are absent and the download failed (no network)
             raise DataNotFoundError(
                 f"{name!r} is not under {args[0]!r} and could not be downloaded ({type(error).__name__}: {error}). "

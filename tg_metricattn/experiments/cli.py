@@ -8,6 +8,7 @@ arguments, 1 for missing data and other failures).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -228,6 +229,9 @@ def _claim_out(out: Path, config: TrainConfig, overwrite: bool) -> None:
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder.")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(out)!r} cannot be written ({str(existing)!r} is not writable).")
     if not out.is_dir() or not any(p.name != LOCK_NAME for p in out.iterdir()):
         return
     if not overwrite:

@@ -150,8 +150,13 @@ class TrainConfig:
 
             if not torch.cuda.is_available():
                 raise ValueError(f"--device {self.device}: CUDA is not available here; use --device cpu.")
-        elif self.device != "cpu" and not self.device.startswith("mps"):
-            raise ValueError(f"--device must be cpu, cuda or cuda:N, got {self.device!r}.")
+        elif self.device == "mps":
+            import torch
+
+            if not torch.backends.mps.is_available():
+                raise ValueError("--device mps: Apple's MPS backend is not available here; use --device cpu.")
+        elif self.device != "cpu":
+            raise ValueError(f"--device must be cpu, cuda, cuda:N or mps, got {self.device!r}.")
         features = self.features.split(",")
         if not features or any(f not in ("xyz", "hks") for f in features):
             raise ValueError(f"--features must be 'xyz', 'hks' or 'xyz,hks', got {self.features!r}.")

@@ -64,6 +64,10 @@ def resolve_root(name: str, root: str | None) -> Path:
     folder = dataset_folder(name)
     if root is not None:
         path = Path(root).expanduser()
+        if path.exists() and not path.is_dir():
+            raise DataNotFoundError(f"--root {str(path)!r} is a file; pass the folder that holds the data.")
+        if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+            raise DataNotFoundError(f"--root {str(path)!r} cannot be read (permission denied); check its permissions.")
         if not path.is_dir():
             raise DataNotFoundError(
                 f"--root {str(path)!r} does not exist. Pass the folder that holds the data (laid out like "

@@ -144,8 +144,14 @@ def train_run(
         state = load_latest_checkpoint(
             folder.checkpoint_path, config.device, required=_RESUME_KEYS, allow_pickle=allow_pickle
         )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"{folder.checkpoint_path} does not fit the model of {folder.config_path} (was the config edited "
+                f"after the run started?): {str(error).splitlines()[0]}"
+            ) from None
         restore_rng_state(state["rng"], task.generator)
         history, best, best_state = state["history"], state["best"], state["best_model"]
         start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
