@@ -316,3 +316,27 @@ def test_feature_normalisation_defaults_to_the_gat_protocol(tmp_path):
         sums = task.data.x.sum(dim=1)
         nonzero = sums > 0
         assert torch.allclose(sums[nonzero], torch.ones(int(nonzero.sum()))) == normalize
+
+
+def test_two_data_roots_never_share_a_cached_copy(tmp_path, monkeypatch):
+    from tg_metricattn.experiments.data import resolve_root
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    copy_shared("Planetoid/Cora", good)
+    copy_shared("Planetoid/Cora", bad)
+    for raw in (bad / "Planetoid" / "Cora" / "raw").iterdir():
+        raw.write_bytes(b"garbage")
+    monkeypatch.setenv("TGMA_DATA", str(good))  # a $TGMA_DATA root is always used through a private copy
+    first = resolve_root("Cora", None)
+    monkeypatch.setenv("TGMA_DATA", str(bad))
+    second = resolve_root("Cora", None)
+    assert first != second
+    assert (second / "Planetoid" / "Cora" / "raw" / "ind.cora.x").read_bytes() == b"garbage"
+    assert main(["train", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "o")]) == 1  # not good's data
+    # the same source changed since it was copied: the copy follows it and drops what was processed from it
+    monkeypatch.setenv("TGMA_DATA", str(good))
+    (first / "Planetoid" / "Cora" / "processed").mkdir(exist_ok=True)
+    (good / "Planetoid" / "Cora" / "raw" / "ind.cora.y").write_bytes(b"changed")
+    assert resolve_root("Cora", None) == first
+    assert (first / "Planetoid" / "Cora" / "raw" / "ind.cora.y").read_bytes() == b"changed"
+    assert not (first / "Planetoid" / "Cora" / "processed").exists()

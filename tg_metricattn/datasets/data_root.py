@@ -59,7 +59,9 @@ def copy_dataset(
     An absolute ``src`` is copied to ``dst_root / src.name``.
 
     Files are copied without their permission bits, so a copy of a read-only folder is
-    writable. An existing copy is completed, never overwritten.
+    writable. An existing copy is completed; a copied file whose size no longer matches its
+    source is copied again, and the copy's ``processed/`` folders (made from the old files)
+    are removed.
 
     Raises:
         FileNotFoundError: ``src`` does not exist (the message names the full path).
@@ -73,12 +75,18 @@ def copy_dataset(
         source, target = base / src_path, Path(dst_root) / src_path
     if not source.is_dir():
         raise FileNotFoundError(f"Dataset folder {str(source)!r} does not exist; check the path and {DATA_ENV_VAR}.")
+    changed = False
     for dirpath, dirnames, filenames in os.walk(source):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_NAMES)
         out_dir = target / Path(dirpath).relative_to(source)
         out_dir.mkdir(parents=True, exist_ok=True)
         for filename in filenames:
-            out_file = out_dir / filename
-            if not out_file.exists():
-                shutil.copyfile(Path(dirpath) / filename, out_file)
+            in_file, out_file = Path(dirpath) / filename, out_dir / filename
+            if out_file.exists() and out_file.stat().st_size == in_file.stat().st_size:
+                continue
+            changed |= out_file.exists()
+            shutil.copyfile(in_file, out_file)
+    if changed:  # the source changed since it was copied: what was processed from it is stale
+        for processed in [p for p in target.rglob("processed") if p.is_dir()]:
+            shutil.rmtree(processed)
     return target

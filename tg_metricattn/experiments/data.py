@@ -3,11 +3,12 @@
 ``--root`` is used as it is when it is writable and outside ``$TGMA_DATA``. Without ``--root`` the folder named by
 ``$TGMA_DATA`` is used through a private copy (processing writes ``processed/`` next to
 ``raw/``, and a shared copy may be read-only) in ``$TGMA_CACHE`` (default
-``~/.cache/tg_metricattn``). Missing data raises :class:`DataNotFoundError` with a hint.
+``~/.cache/tg_metricattn``), one copy per source folder. Missing data raises :class:`DataNotFoundError` with a hint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def resolve_root(name: str, root: str | None) -> Path:
             return path
         if (path / folder).is_dir():
             return _copy(folder, path)
-        return copy_dataset(path.resolve(), _cache_dir() / "data")  # ``root`` is the dataset folder itself
+        return copy_dataset(path.resolve(), _cache_for(path))  # ``root`` is the dataset folder itself
     base = get_data_root()
     if base is None:
         raise DataNotFoundError(
@@ -94,8 +95,14 @@ def resolve_root(name: str, root: str | None) -> Path:
     return _copy(folder, base)
 
 
+def _cache_for(source: Path) -> Path:
+    """The private copy of data root ``source``: one folder per source (a hash of its resolved path), so two
+    roots never share a copy."""
+    return _cache_dir() / "data" / hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+
+
 def _copy(folder: str, base: Path) -> Path:
-    cache = _cache_dir() / "data"
+    cache = _cache_for(base)
     copy_dataset(folder, cache, data_root=base)
     return cache
 
