@@ -69,6 +69,7 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--task", "mesh", "--arch", "attention", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--arch", "diffusion"], "--arch diffusion is a mesh network"),
+        (["train", "--gradient-features"], "--gradient-features belongs to the mesh diffusion network"),
         (["train", "--task", "mesh", "--lr-step", "-1"], "--lr-step must be >= 0"),
         (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
         (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
@@ -207,15 +208,16 @@ def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
     assert final["data"]["features"] == "xyz" and final["data"]["in_channels"] == 3
 
 
-@pytest.mark.parametrize("layer", ["none", "metric"])
-def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer):
+@pytest.mark.parametrize(("layer", "extra"), [("none", ["--no-gradient-features"]), ("metric", []), ("none", [])])
+def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer, extra):
     out = tmp_path / "mesh"
-    argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "8", "--mesh-resolution", "8"]
+    argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "8", "--mesh-resolution", "8", *extra]
     argv += ["--layer", layer, "--layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40", "--no-augment"]
     assert main([*argv, "--lr", "0.005", "--dropout", "0.0", "--no-progress", "--out", str(out)]) == 0
     final = _final(out)
     config = json.loads((out / "run_0" / "config.json").read_text())
     assert config["arch"] == "diffusion" and config["augment"] is False and config["lr_step"] == 50
+    assert config["gradient_features"] == (not extra)
     assert final["data"]["arch"] == "diffusion"
     # 6 parts (chance 1/6); measured 0.92 (none) and 0.75-0.9 (metric) at 35-60 epochs
     assert final["test_metric"] > 0.7

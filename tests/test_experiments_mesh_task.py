@@ -44,5 +44,6 @@ def test_mesh_defaults_follow_the_architecture():
     diffusion = TrainConfig(task="mesh").resolved()
     assert (diffusion.arch, diffusion.heads * diffusion.hidden, diffusion.layers) == ("diffusion", 128, 4)
     assert (diffusion.lr, diffusion.lr_step, diffusion.dropout, diffusion.augment) == (0.001, 50, 0.5, True)
+    assert diffusion.gradient_features is True
     attention = TrainConfig(task="mesh", arch="attention", features="hks").resolved()
-    assert (attention.lr, attention.lr_step, attention.augment) == (0.005, 0, False)
+    assert (attention.lr, attention.lr_step, attention.augment, attention.gradient_features) == (0.005, 0, False, False)

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 
 from tests.dataset_fixtures import icosphere
 from tg_metricattn.datasets import SyntheticMeshSegmentation, mesh_to_data
-from tg_metricattn.layers import MetricAttnConv, SparseGATConv, SpectralHeatDiffusion
+from tg_metricattn.layers import MetricAttnConv, SparseGATConv, SpatialGradientFeatures, SpectralHeatDiffusion
 from tg_metricattn.models import AttentionNet, DiffusionAttentionNet
 from tg_metricattn.models.diffusion_attention_net import UniformMaskDropout
 
@@ -20,18 +20,24 @@ def meshes():
     return list(SyntheticMeshSegmentation(num_meshes=3, seed=1, resolution=8, features=("xyz",), eigenpairs=32))
 
 
-@pytest.mark.parametrize("layer", ["gat", "dot", "l2", "metric", None])
-def test_logits_per_vertex_and_per_face(meshes, layer):
+@pytest.mark.parametrize(
+    ("layer", "gradients"), [("gat", False), ("dot", False), ("l2", False), ("metric", True), (None, True)]
+)
+def test_logits_per_vertex_and_per_face(meshes, layer, gradients):
     torch.manual_seed(0)
-    model = DiffusionAttentionNet(3, 6, width=16, blocks=2, layer=layer, heads=4).eval()
+    model = DiffusionAttentionNet(3, 6, width=16, blocks=2, layer=layer, heads=4, gradient_features=gradients).eval()
     mesh = meshes[0]
-    out = model(*model.inputs(mesh))
+    out = model(**model.inputs(mesh))
     assert out.shape == (mesh.num_nodes, 6) and torch.isfinite(out).all()
-    faces = model(*model.inputs(mesh), face=mesh.face)
+    faces = model(**model.inputs(mesh), face=mesh.face)
     assert torch.allclose(faces, out[mesh.face].mean(0))
     kinds = [type(m) for m in model.modules()]
     assert kinds.count(SpectralHeatDiffusion) == 2
     assert (MetricAttnConv in kinds) == (layer == "metric") and (SparseGATConv in kinds) == (layer == "gat")
+    assert kinds.count(SpatialGradientFeatures) == (2 if gradients else 0)
+    if gradients:
+        with pytest.raises(ValueError, match="need grad_weight"):
+            model(**{**model.inputs(mesh), "grad_weight": None})
     assert len(model.diffusion_times()) == 2
 
 
@@ -40,7 +46,7 @@ def test_a_batch_of_meshes_gives_each_mesh_its_own_logits(meshes):
     model = DiffusionAttentionNet(3, 6, width=16, blocks=2, layer="metric", heads=2).eval()
     batch = Batch.from_data_list(meshes[:2])
     out = model(batch.x, batch.edge_index, batch.mass, batch.evals, batch.evecs, batch=batch.batch)
-    alone = torch.cat([model(*model.inputs(m)) for m in meshes[:2]])
+    alone = torch.cat([model(**model.inputs(m)) for m in meshes[:2]])
     assert torch.allclose(out, alone, atol=1e-5)
 
 
@@ -55,7 +61,7 @@ def test_diffusion_reaches_beyond_the_attention_rings():
     x2[0] += 1.0
     with torch.no_grad():
         model.blocks[0].diffusion.diffusion_time.fill_(1.0)
-    change = (model(*model.inputs(mesh))[antipode] - model(x2, *model.inputs(mesh)[1:])[antipode]).abs().max()
+    change = (model(**model.inputs(mesh))[antipode] - model(**{**model.inputs(mesh), "x": x2})[antipode]).abs().max()
     assert change > 1e-6  # small (one vertex of 642, through the MLP) but far above float noise: 0 when x2 == x
     attention_only = AttentionNet("gat", 3, 4, 6, heads=2, num_layers=1, output="linear").eval()
     a, b = attention_only(mesh.x, mesh.edge_index), attention_only(x2, mesh.edge_index)
@@ -70,12 +76,12 @@ def test_it_learns_a_synthetic_segmentation(meshes):
     for _ in range(30):
         for mesh in meshes[:2]:
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(*model.inputs(mesh)), mesh.y)
+            loss = F.cross_entropy(model(**model.inputs(mesh)), mesh.y)
             loss.backward()
             optimizer.step()
         losses.append(loss.item())
     model.eval()
-    acc = (model(*model.inputs(meshes[0])).argmax(-1) == meshes[0].y).float().mean().item()
+    acc = (model(**model.inputs(meshes[0])).argmax(-1) == meshes[0].y).float().mean().item()
     assert losses[-1] < 0.5 * losses[0] and acc > 0.8
     assert all(float(t.max()) > 0 for t in model.diffusion_times().values())  # the times were learned
 

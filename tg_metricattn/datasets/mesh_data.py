@@ -6,7 +6,9 @@ convention), ``edge_index`` [2, 2E] (both directions of every mesh edge, no self
 long vertex labels and ``name``; meshes labelled per face also keep ``face_y`` [F].
 The Laplace–Beltrami operator of the mesh scaled to the unit ball is stored once, as
 ``mass`` [V], ``evals`` [k] and ``evecs`` [V, k] (float32, :func:`~tg_metricattn.geometry.mesh_eigenpairs`):
-the heat-diffusion layers, the ``hks`` features and the diagnostics all use these.
+the heat-diffusion layers, the ``hks`` features and the diagnostics all use these; and
+``grad_weight`` [2E, 2], the tangent-gradient stencil of every edge of ``edge_index``
+(:func:`~tg_metricattn.geometry.gradient_stencil`, for the spatial gradient features).
 A mesh with fewer than ``k`` vertices of positive mass gets zero columns in ``evecs``
 past its own eigenpairs (with the last eigenvalue repeated in ``evals``), so that every
 sample of a dataset has the same ``k``; a zero column adds nothing to a diffusion.
@@ -25,7 +27,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops
 
 from tg_metricattn.datasets.mesh_features import mesh_features, normalize_positions
-from tg_metricattn.geometry import mesh_eigenpairs
+from tg_metricattn.geometry import gradient_stencil, mesh_eigenpairs
 
 __all__ = ["DEFAULT_EIGENPAIRS", "IGNORE_INDEX", "face_to_vertex_labels", "mesh_edge_index", "mesh_to_data"]
 
@@ -104,11 +106,13 @@ def mesh_to_data(
     x = mesh_features(unit, face, features, hks_eigenpairs, hks_times, eigenpairs=(evals, evecs))
     evals, evecs = evals[:eigenpairs], evecs[:, :eigenpairs]
     missing = eigenpairs - evals.numel()  # a small mesh: pad to the dataset's k (see the module docstring)
+    edge_index = mesh_edge_index(face, pos.size(0))
     data = Data(
         x=x,
         pos=pos,
         face=face,
-        edge_index=mesh_edge_index(face, pos.size(0)),
+        edge_index=edge_index,
+        grad_weight=torch.from_numpy(gradient_stencil(unit, face, edge_index)).float(),
         y=torch.as_tensor(y, dtype=torch.long),
         mass=mass,
         evals=torch.cat([evals, evals[-1:].expand(missing)]),

@@ -129,7 +129,7 @@ class MeshSegmentationDataset(InMemoryDataset):
     def processed_file_names(self) -> str:
         limit = "all" if self.limit is None else str(self.limit)
         hks = f"k{self.hks_eigenpairs}_t{self.hks_times}"
-        return f"{self.split}_{'-'.join(self.features)}_{hks}_e{self.eigenpairs}_{limit}.pt"
+        return f"{self.split}_{'-'.join(self.features)}_{hks}_e{self.eigenpairs}_g_{limit}.pt"  # g: grad_weight
 
     @property
     def num_classes(self) -> int:

@@ -1,6 +1,6 @@
 """``diagnose(model, data)``: every attention layer and head of a model against heat diffusion.
 
-One eval forward pass ``model(data.x, data.edge_index)`` (or ``model(*model.inputs(data))``
+One eval forward pass ``model(data.x, data.edge_index)`` (or ``model(**model.inputs(data))``
 for a model that says what it takes, such as
 :class:`~tg_metricattn.models.DiffusionAttentionNet`) records, with forward pre-hooks,
 the input ``x`` and graph of every :class:`~tg_metricattn.layers.AttentionConv` inside the
@@ -180,7 +180,7 @@ def diagnose(
     Args:
         model: any module containing :class:`~tg_metricattn.layers.AttentionConv` (or
             :class:`~tg_metricattn.layers.SpectralHeatDiffusion`) layers, called as
-            ``model(*model.inputs(data))`` when it has an ``inputs`` method, else as
+            ``model(**model.inputs(data))`` when it has an ``inputs`` method, else as
             ``model(data.x, data.edge_index)``.
         data: a PyG ``Data`` with ``x`` and ``edge_index`` (and ``pos``/``face`` for meshes).
         laplacians: reference Laplacians, from ``"rw"`` (default), ``"sym"``,
@@ -202,8 +202,10 @@ def diagnose(
     if not times and not any(True for _ in attention_layers(model)):
         raise ValueError(f"{type(model).__name__} contains no AttentionConv or SpectralHeatDiffusion layer.")
     start = time.perf_counter()
-    inputs = model.inputs(data) if callable(getattr(model, "inputs", None)) else (data.x, data.edge_index)
-    captured, output = capture_layer_inputs(model, *inputs)
+    inputs = (
+        model.inputs(data) if callable(getattr(model, "inputs", None)) else {"x": data.x, "edge_index": data.edge_index}
+    )
+    captured, output = capture_layer_inputs(model, **inputs)
     modules = dict(model.named_modules())
     pos = getattr(data, "pos", None)
     layers, arrays, cache = [], {}, {}

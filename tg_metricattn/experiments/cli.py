@@ -98,6 +98,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         help="mesh task: diffusion (heat diffusion + attention + MLP blocks, the default for meshes) or attention "
         "(a stack of attention layers, the only choice for node and graph tasks)",
     )
+    model.add_argument(
+        "--gradient-features",
+        action=argparse.BooleanOptionalAction,
+        help="mesh task, --arch diffusion: DiffusionNet's spatial gradient features in every block (default: on)",
+    )
     if with_layer:
         model.add_argument(
             "--layer",
@@ -159,6 +164,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "eigenpairs": args.eigenpairs,
         "lr_step": args.lr_step,
         "augment": args.augment,
+        "gradient_features": args.gradient_features,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

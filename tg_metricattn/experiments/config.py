@@ -6,8 +6,9 @@ Node classification defaults to the GAT paper's Cora setup (Velickovic et al. 20
 Cora, CiteSeer, PubMed) bag-of-words features row-normalised to sum 1.
 
 Meshes default to the diffusion-attention network (``arch='diffusion'``) in DiffusionNet's
-RNA setting: 4 blocks of width 128 (4 heads x 32), dropout 0.5, Adam lr 1e-3 halved every
-50 epochs, 128 eigenpairs, random rotations of the ``xyz`` input. ``arch='attention'`` is
+RNA setting: 4 blocks of width 128 (4 heads x 32) with spatial gradient features, dropout
+0.5, Adam lr 1e-3 halved every 50 epochs, 128 eigenpairs, random rotations of the ``xyz``
+input. ``arch='attention'`` is
 the plain stack of attention layers (:class:`~tg_metricattn.models.AttentionNet`).
 """
 
@@ -68,7 +69,9 @@ class TrainConfig:
     ``layer`` may be ``'none'`` with ``arch='diffusion'``. ``eigenpairs`` is the number of
     Laplace–Beltrami eigenpairs stored per mesh; ``lr_step`` halves the learning rate every
     that many epochs (0: never); ``augment`` rotates the ``xyz`` input of every training
-    mesh at random (default: on when the mesh features include ``xyz``).
+    mesh at random (default: on when the mesh features include ``xyz``);
+    ``gradient_features`` adds spatial gradient features to every diffusion block (default:
+    on for ``arch='diffusion'``).
     """
 
     task: str = "node"
@@ -98,6 +101,7 @@ class TrainConfig:
     eigenpairs: int = 128
     lr_step: int | None = None
     augment: bool | None = None
+    gradient_features: bool | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -107,6 +111,8 @@ class TrainConfig:
         for key, value in {**TASK_DEFAULTS[self.task], **ARCH_DEFAULTS.get(values["arch"], {})}.items():
             if values[key] is None:
                 values[key] = value
+        if values["gradient_features"] is None:
+            values["gradient_features"] = values["arch"] == "diffusion"
         if values["augment"] is None:
             values["augment"] = self.task == "mesh" and "xyz" in self.features.split(",")
         if values["normalize_features"] is None:
@@ -122,6 +128,10 @@ class TrainConfig:
         if self.arch == "diffusion" and self.task != "mesh":
             raise ValueError(f"--arch diffusion is a mesh network (--task mesh), got --task {self.task}.")
         diffusion = self.arch == "diffusion" or (self.arch is None and self.task == "mesh")
+        if self.gradient_features and not diffusion:
+            raise ValueError(
+                "--gradient-features belongs to the mesh diffusion network (--task mesh --arch diffusion)."
+            )
         allowed = (*LAYER_NAMES, NO_LAYER) if diffusion else LAYER_NAMES
         if self.layer not in allowed:
             hint = " ('none' only with --arch diffusion)" if self.layer == NO_LAYER else ""

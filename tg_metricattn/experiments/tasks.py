@@ -196,7 +196,14 @@ class MeshTask(Task):
         if self.diffusion:
             layer = None if c.layer == NO_LAYER else c.layer
             return DiffusionAttentionNet(
-                self.in_channels, self.num_classes, c.heads * c.hidden, c.layers, layer, c.heads, c.dropout
+                self.in_channels,
+                self.num_classes,
+                c.heads * c.hidden,
+                c.layers,
+                layer,
+                c.heads,
+                c.dropout,
+                gradient_features=c.gradient_features,
             )
         encoder = nn.Linear(self.in_channels, c.heads * c.hidden)
         return AttentionNet(
@@ -218,7 +225,7 @@ class MeshTask(Task):
 
     def _logits(self, model: nn.Module, mesh: Data) -> Tensor:
         if self.diffusion:
-            return model(*DiffusionAttentionNet.inputs(mesh), batch=getattr(mesh, "batch", None))
+            return model(**DiffusionAttentionNet.inputs(mesh))
         return model(mesh.x, mesh.edge_index)
 
     def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:

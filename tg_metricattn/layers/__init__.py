@@ -1,4 +1,4 @@
-"""Attention layers (one shared propagation, four scores) and spectral heat diffusion on meshes."""
+"""Attention layers (one shared propagation, four scores); heat diffusion and gradient features on meshes."""
 
 from tg_metricattn.layers.attention_conv import AttentionConv
 from tg_metricattn.layers.dot_attn_conv import DotAttnConv
@@ -6,6 +6,7 @@ from tg_metricattn.layers.edge_softmax import edge_softmax
 from tg_metricattn.layers.l2_attn_conv import L2AttnConv
 from tg_metricattn.layers.metric_attn_conv import MetricAttnConv
 from tg_metricattn.layers.sparse_gat_conv import SparseGATConv
+from tg_metricattn.layers.spatial_gradient_features import SpatialGradientFeatures
 from tg_metricattn.layers.spectral_heat_diffusion import SpectralHeatDiffusion
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "L2AttnConv",
     "MetricAttnConv",
     "SparseGATConv",
+    "SpatialGradientFeatures",
     "SpectralHeatDiffusion",
     "edge_softmax",
 ]

@@ -4,14 +4,15 @@ Per block, on features ``x`` ``[V, C]``::
 
     h = exp(-t Δ) x                      spectral heat diffusion, one learned time per channel
     a = attention(h, mesh edges)         the learned, anisotropic local metric (optional)
-    x = x + MLP([x, h, a])               per-vertex MLP on the concatenation, residual
+    g = tanh(Re(conj(∇h) · A ∇h))        spatial gradient features (optional, DiffusionNet's)
+    x = x + MLP([x, h, a, g])            per-vertex MLP on the concatenation, residual
 
 after a linear encoder, and a linear head at the end: logits per vertex (or per face,
 the mean of its three vertices' logits). Diffusion gives every block global reach at the
 cost of two ``[V, K]`` products; attention (one explicit Euler step of heat flow in a
 learned metric, by the design notes) adds what isotropic diffusion cannot express. With
-``layer=None`` the network is diffusion only (DiffusionNet's architecture without its
-gradient features): the row to compare attention against.
+``layer=None`` and no gradient features the network is diffusion only; with
+``gradient_features=True`` and ``layer=None`` it is DiffusionNet's architecture.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from tg_metricattn.layers import SpectralHeatDiffusion
+from tg_metricattn.layers import SpatialGradientFeatures, SpectralHeatDiffusion
 from tg_metricattn.models.layer_registry import layer_class
 
 __all__ = ["DiffusionAttentionBlock", "DiffusionAttentionNet", "UniformMaskDropout"]
@@ -50,20 +51,24 @@ class UniformMaskDropout(nn.Module):
 
 
 class DiffusionAttentionBlock(nn.Module):
-    """``x + MLP([x, exp(-tΔ)x, attention(exp(-tΔ)x)])`` (see the module docstring).
+    """``x + MLP([x, h, attention(h), gradient features(h)])``, ``h = exp(-tΔ)x`` (see the module docstring).
 
     Args:
         width: channels ``C`` in and out.
         layer: attention kind (``'gat' | 'dot' | 'l2' | 'metric'``) or ``None`` for none.
         heads: attention heads (concatenated; ``width`` must be a multiple).
         dropout: dropout inside the MLP.
+        gradient_features: add :class:`~tg_metricattn.layers.SpatialGradientFeatures` of ``h``.
     """
 
-    def __init__(self, width: int, layer: str | None, heads: int = 4, dropout: float = 0.5) -> None:
+    def __init__(
+        self, width: int, layer: str | None, heads: int = 4, dropout: float = 0.5, gradient_features: bool = False
+    ) -> None:
         super().__init__()
         self.diffusion = SpectralHeatDiffusion(width)
         self.attention = None if layer is None else layer_class(layer)(width, width // heads, heads=heads)
-        parts = 2 if self.attention is None else 3
+        self.gradient = SpatialGradientFeatures(width) if gradient_features else None
+        parts = 2 + (self.attention is not None) + (self.gradient is not None)
         self.mlp = nn.Sequential(
             nn.Linear(parts * width, width),
             nn.ReLU(),
@@ -75,12 +80,23 @@ class DiffusionAttentionBlock(nn.Module):
         )
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, mass: Tensor, evals: Tensor, evecs: Tensor, batch: Tensor | None = None
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        mass: Tensor,
+        evals: Tensor,
+        evecs: Tensor,
+        batch: Tensor | None = None,
+        grad_weight: Tensor | None = None,
     ) -> Tensor:
         diffused = self.diffusion(x, mass, evals, evecs, batch)
         parts = [x, diffused]
         if self.attention is not None:
             parts.append(self.attention(diffused, edge_index))
+        if self.gradient is not None:
+            if grad_weight is None:
+                raise ValueError("gradient features need grad_weight [E, 2] (stored on mesh samples).")
+            parts.append(self.gradient(diffused, edge_index, grad_weight))
         return x + self.mlp(torch.cat(parts, dim=1))
 
 
@@ -95,11 +111,13 @@ class DiffusionAttentionNet(nn.Module):
         layer: attention kind in every block, or ``None`` for diffusion only (default ``'metric'``).
         heads: attention heads (default 4; ``width`` must be a multiple).
         dropout: dropout inside the blocks' MLPs (default 0.5, as DiffusionNet).
+        gradient_features: add spatial gradient features in every block (default ``False``).
 
     Shapes:
         - input: ``x`` ``[V, in_channels]``, ``edge_index`` ``[2, E]`` (the mesh edges),
           ``mass`` ``[V]``, ``evals`` ``[K]`` (``[B * K]`` with ``batch``), ``evecs`` ``[V, K]``,
-          optional ``batch`` ``[V]`` and ``face`` ``[3, F]``.
+          optional ``batch`` ``[V]``, ``face`` ``[3, F]`` and ``grad_weight`` ``[E, 2]``
+          (needed with ``gradient_features``).
         - output: logits ``[V, out_channels]``, or ``[F, out_channels]`` when ``face`` is given
           (a face's logits are the mean of its vertices': the fixed vertex-to-face aggregation).
     """
@@ -113,6 +131,7 @@ class DiffusionAttentionNet(nn.Module):
         layer: str | None = "metric",
         heads: int = 4,
         dropout: float = 0.5,
+        gradient_features: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width)):
@@ -126,7 +145,9 @@ class DiffusionAttentionNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         self.layer_name = layer
         self.encoder = nn.Linear(in_channels, width)
-        self.blocks = nn.ModuleList(DiffusionAttentionBlock(width, layer, heads, dropout) for _ in range(blocks))
+        self.blocks = nn.ModuleList(
+            DiffusionAttentionBlock(width, layer, heads, dropout, gradient_features) for _ in range(blocks)
+        )
         self.head = nn.Linear(width, out_channels)
 
     def reset_parameters(self) -> None:
@@ -144,18 +165,20 @@ class DiffusionAttentionNet(nn.Module):
         evecs: Tensor,
         batch: Tensor | None = None,
         face: Tensor | None = None,
+        grad_weight: Tensor | None = None,
     ) -> Tensor:
         """Logits per vertex, or per face when ``face`` is given (see the class docstring)."""
         x = self.encoder(x)
         for block in self.blocks:
-            x = block(x, edge_index, mass, evals, evecs, batch)
+            x = block(x, edge_index, mass, evals, evecs, batch, grad_weight)
         logits = self.head(x)
         return logits if face is None else logits[face].mean(dim=0)
 
     @staticmethod
-    def inputs(data: Data) -> tuple[Tensor, ...]:
-        """The positional inputs for one mesh sample: ``(x, edge_index, mass, evals, evecs)``."""
-        return data.x, data.edge_index, data.mass, data.evals, data.evecs
+    def inputs(data: Data) -> dict[str, Tensor | None]:
+        """The keyword inputs for a mesh sample (or a batch of them): ``model(**model.inputs(data))``."""
+        names = ("x", "edge_index", "mass", "evals", "evecs", "batch", "grad_weight")
+        return {name: getattr(data, name, None) for name in names}
 
     def diffusion_times(self) -> dict[str, Tensor]:
         """Learned diffusion times ``[width]`` of every block, by module name."""
