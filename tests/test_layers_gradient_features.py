@@ -1,5 +1,7 @@
 """Tangent gradients on meshes and the rotation-invariant spatial gradient features."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -66,3 +68,13 @@ def test_mesh_samples_carry_the_stencil_and_bad_shapes_are_named():
         layer(data.x, data.edge_index, data.grad_weight[:-1])
     with pytest.raises(ValueError, match="channels"):
         SpatialGradientFeatures(0)
+
+
+def test_vertices_without_neighbours_give_finite_weights_silently():
+    v, f = icosphere(1)
+    pos = np.concatenate([v, [[5.0, 5.0, 5.0]]])  # an unreferenced vertex
+    edge_index = mesh_edge_index(torch.as_tensor(f.T), len(pos))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        weight = gradient_stencil(pos, f.T, edge_index)
+    assert np.isfinite(weight).all()

@@ -67,5 +67,6 @@ def gradient_stencil(pos, face, edge_index) -> np.ndarray:
     ridge = RIDGE * np.trace(scatter, axis1=1, axis2=2) / 2 + 1e-300
     a, b, d = scatter[:, 0, 0] + ridge, scatter[:, 0, 1], scatter[:, 1, 1] + ridge
     det = a * d - b * b
+    det = np.where(det > 0, det, 1.0)  # a vertex without neighbours: no edge reads its (zero) row
     inverse = np.stack([np.stack([d, -b], axis=1), np.stack([-b, a], axis=1)], axis=1) / det[:, None, None]
     return np.einsum("eab,eb->ea", inverse[target], u)
