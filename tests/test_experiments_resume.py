@@ -275,3 +275,18 @@ def test_results_are_created_with_the_users_umask(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o640 and path.read_text() == "{}"
+
+
+def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
+    from tg_metricattn.experiments.atomic import atomic_write, atomic_write_text
+
+    path = atomic_write_text(tmp_path / "metrics.json", "old")
+
+    def half_then_fail(handle):
+        handle.write(b"new, half written")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, half_then_fail)
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # no temp file left

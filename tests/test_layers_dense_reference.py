@@ -106,3 +106,29 @@ def test_gradcheck(make_layer) -> None:
         return torch.func.functional_call(layer, state, (x, edge_index))
 
     assert torch.autograd.gradcheck(run, (x, *[p.detach().requires_grad_() for p in params]))
+
+
+def test_l2_attention_bipartite_with_unrelated_targets_matches_dense() -> None:
+    """x_dst is not a prefix of x_src: the targets' own features must score the edges."""
+    edge_index, gen = random_graph(9, 25, seed=6, num_targets=5)
+    x_src = torch.randn(9, 4, generator=gen, dtype=torch.float64)
+    x_dst = torch.randn(5, 4, generator=gen, dtype=torch.float64) + 2.0
+    layer = L2AttnConv(4, 3, heads=2, add_self_loops=False).double()
+    q_src, q_dst = layer.query(x_src).transpose(0, 1), layer.query(x_dst).transpose(0, 1)
+    dist = (q_dst.unsqueeze(2) - q_src.unsqueeze(1)).pow(2).sum(-1)
+    _dense_check(layer, x_src, x_dst, edge_index, -dist / math.sqrt(3), False)
+
+
+@pytest.mark.parametrize("cls", [L2AttnConv, MetricAttnConv])
+def test_float32_far_from_the_origin_keeps_float64_accuracy(cls) -> None:
+    """Features offset by 300: ||y_i||^2 and <y_i, y_j> are ~1e5 and cancel; the weights must not."""
+    edge_index, gen = random_graph(30, 120, seed=7)
+    x64 = torch.randn(30, 6, generator=gen, dtype=torch.float64) + 300.0
+    torch.manual_seed(0)
+    layer64 = cls(6, 4, heads=2).double()
+    layer32 = cls(6, 4, heads=2)
+    layer32.load_state_dict({k: v.float() for k, v in layer64.state_dict().items()})
+    _, (_, alpha64) = layer64(x64, edge_index, return_attention_weights=True)
+    _, (_, alpha32) = layer32(x64.float(), edge_index, return_attention_weights=True)
+    assert alpha64.std() > 0.05  # not uniform: the check has something to compare
+    assert (alpha32.double() - alpha64).abs().max() < 1e-4

@@ -129,3 +129,15 @@ def test_reverse_load_from_pyg_checkpoints() -> None:
 def test_repr_matches_pyg_style() -> None:
     assert repr(SparseGATConv(16, 8, heads=4)) == repr(GATConv(16, 8, heads=4)).replace("GAT", "SparseGAT")
     assert repr(DotAttnConv((16, 4), 8, heads=2)) == "DotAttnConv((16, 4), 8, heads=2)"
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.05, 0.7])
+def test_sparse_gat_negative_slope_equals_gatconv(slope: float) -> None:
+    edge_index, gen = random_graph(12, 40, seed=11)
+    x = torch.randn(12, 5, generator=gen, dtype=torch.float64) * 3.0  # many negative scores
+    ours = SparseGATConv(5, 4, heads=2, negative_slope=slope).double()
+    theirs = GATConv(5, 4, heads=2, negative_slope=slope).double()
+    _assert_same_layer(ours, theirs, x, edge_index)
+    default = SparseGATConv(5, 4, heads=2).double()
+    default.load_state_dict(ours.state_dict())
+    assert (default(x, edge_index) - ours(x, edge_index)).abs().max() > 1e-6  # the slope matters here
