@@ -78,3 +78,18 @@ def test_vertices_without_neighbours_give_finite_weights_silently():
         warnings.simplefilter("error")
         weight = gradient_stencil(pos, f.T, edge_index)
     assert np.isfinite(weight).all()
+
+
+def test_gradients_flow_through_the_cached_operator():
+    v, f = icosphere(1)
+    edge_index = mesh_edge_index(torch.as_tensor(f.T), len(v))
+    weight = torch.as_tensor(gradient_stencil(v, f.T, edge_index))  # float64
+    x = torch.randn(len(v), 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: torch.cat(tangent_gradient(x, edge_index, weight)), (x,))
+    layer = SpatialGradientFeatures(3).double()
+    assert torch.autograd.gradcheck(lambda x: layer(x, edge_index, weight), (x,))
+    first = tangent_gradient(x, edge_index, weight)
+    from tg_metricattn.layers.spatial_gradient_features import gradient_operator
+
+    assert gradient_operator(edge_index, weight, len(v))[0] is gradient_operator(edge_index, weight, len(v))[0]
+    assert torch.equal(tangent_gradient(x, edge_index, weight)[0], first[0])

@@ -20,15 +20,54 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SpatialGradientFeatures", "tangent_gradient"]
+from tg_metricattn.layers.graph_cache import GRAPH_CACHE
+
+__all__ = ["SpatialGradientFeatures", "gradient_operator", "tangent_gradient"]
+
+
+def gradient_operator(edge_index: Tensor, grad_weight: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """``G = [G_x; G_y]`` as CSR ``[2V, V]`` and its transpose: ``(G x)_i = Σ_j w_ij (x_j - x_i)`` per component.
+
+    Built once per ``grad_weight`` tensor (kept in the shared graph cache while that tensor lives
+    and is unmodified): a mesh's stencil is the same at every step.
+    """
+    key = ("tangent gradient", num_nodes, edge_index.data_ptr(), edge_index._version, grad_weight.dtype)
+    cached = GRAPH_CACHE.get(grad_weight, key)
+    if cached is not None:
+        return cached
+    source, target = edge_index[0].long(), edge_index[1].long()
+    nodes = torch.arange(num_nodes, device=grad_weight.device)
+    weights = grad_weight.t().reshape(-1)  # w_x of every edge, then w_y
+    rows = torch.cat([target, target + num_nodes, nodes, nodes + num_nodes])
+    diagonal = torch.zeros(2 * num_nodes, dtype=grad_weight.dtype, device=grad_weight.device)
+    diagonal.index_add_(0, rows[: 2 * source.numel()], -weights)  # -Σ_j w_ij: gradients of constants vanish
+    columns = torch.cat([source, source, nodes, nodes])
+    coo = torch.sparse_coo_tensor(
+        torch.stack([rows, columns]), torch.cat([weights, diagonal]), (2 * num_nodes, num_nodes)
+    )
+    coo = coo.detach().coalesce()
+    operator = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
+    GRAPH_CACHE.put(grad_weight, key, operator)
+    return operator
+
+
+class _ApplyOperator(torch.autograd.Function):
+    """``G x`` with the backward ``Gᵀ g`` from a precomputed CSR transpose (both cached per mesh)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, operator: Tensor, transpose: Tensor) -> Tensor:
+        ctx.transpose = transpose
+        return operator @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        return ctx.transpose @ grad.contiguous(), None, None
 
 
 def tangent_gradient(x: Tensor, edge_index: Tensor, grad_weight: Tensor) -> tuple[Tensor, Tensor]:
     """``(g_x, g_y)`` ``[V, C]`` each: ``Σ_j w_ij (x_j - x_i)`` over the edges ``j -> i`` of ``edge_index``."""
-    source, target = edge_index[0], edge_index[1]
-    difference = x.index_select(0, source) - x.index_select(0, target)  # [E, C]
-    g_x = torch.zeros_like(x).index_add_(0, target, grad_weight[:, :1] * difference)
-    g_y = torch.zeros_like(x).index_add_(0, target, grad_weight[:, 1:] * difference)
+    operator, transpose = gradient_operator(edge_index, grad_weight.to(x.dtype), x.size(0))
+    g_x, g_y = _ApplyOperator.apply(x, operator, transpose).chunk(2, dim=0)
     return g_x, g_y
 
 
