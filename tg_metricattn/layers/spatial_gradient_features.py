@@ -42,9 +42,8 @@ def gradient_operator(edge_index: Tensor, grad_weight: Tensor, num_nodes: int) -
     diagonal = torch.zeros(2 * num_nodes, dtype=grad_weight.dtype, device=grad_weight.device)
     diagonal.index_add_(0, rows[: 2 * source.numel()], -weights)  # -Σ_j w_ij: gradients of constants vanish
     columns = torch.cat([source, source, nodes, nodes])
-    coo = torch.sparse_coo_tensor(
-        torch.stack([rows, columns]), torch.cat([weights, diagonal]), (2 * num_nodes, num_nodes)
-    )
+    values, shape = torch.cat([weights, diagonal]), (2 * num_nodes, num_nodes)
+    coo = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=False)  # in range
     coo = coo.detach().coalesce()
     operator = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
     GRAPH_CACHE.put(grad_weight, key, operator)
