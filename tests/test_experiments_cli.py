@@ -342,3 +342,15 @@ def test_two_data_roots_never_share_a_cached_copy(tmp_path, monkeypatch):
     assert resolve_root("Cora", None) == first
     assert (first / "Planetoid" / "Cora" / "raw" / "ind.cora.y").read_bytes() == b"changed"
     assert not (first / "Planetoid" / "Cora" / "processed").exists()
+
+
+def test_a_split_with_an_empty_set_is_refused_and_its_sizes_can_be_set(tmp_path, capsys):
+    copy_shared("Amazon/Photo", tmp_path / "data")
+    argv = ["train", "--dataset", "Amazon-Photo", "--root", str(tmp_path / "data"), "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--train-per-class", "1000", "--val-per-class", "1000", "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "leaves an empty set" in err and " 0 test nodes" in err and "--train-per-class" in err
+    assert not (tmp_path / "a" / "run_0" / "final.json").exists()
+    assert main([*argv, "--train-per-class", "5", "--val-per-class", "10", "--out", str(tmp_path / "b")]) == 0
+    final = _final(tmp_path / "b")
+    assert final["data"]["num_nodes"] == 7650 and np.isfinite(final["test_metric"])

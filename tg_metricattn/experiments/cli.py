@@ -79,6 +79,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         action=argparse.BooleanOptionalAction,
         help="node task: row-normalise features to sum 1 (default: on for Cora, CiteSeer, PubMed as in GAT)",
     )
+    data.add_argument(
+        "--train-per-class", type=_positive_int, default=20, help="random node splits: training nodes per class (20)"
+    )
+    data.add_argument(
+        "--val-per-class", type=_positive_int, default=30, help="random node splits: validation nodes per class (30)"
+    )
     data.add_argument("--features", default="xyz", help="mesh input features: xyz, hks or xyz,hks (default xyz)")
     data.add_argument("--limit", type=_positive_int, help="mesh task: read only the first LIMIT meshes per split")
     data.add_argument("--num-meshes", type=_positive_int, default=24, help="synthetic mesh set size (default 24)")
@@ -165,6 +171,8 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "lr_step": args.lr_step,
         "augment": args.augment,
         "gradient_features": args.gradient_features,
+        "train_per_class": args.train_per_class,
+        "val_per_class": args.val_per_class,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

@@ -71,7 +71,8 @@ class TrainConfig:
     that many epochs (0: never); ``augment`` rotates the ``xyz`` input of every training
     mesh at random (default: on when the mesh features include ``xyz``);
     ``gradient_features`` adds spatial gradient features to every diffusion block (default:
-    on for ``arch='diffusion'``).
+    on for ``arch='diffusion'``). ``train_per_class``/``val_per_class`` size the seeded
+    random split of node datasets without a published one (Shchur et al.: 20 and 30).
     """
 
     task: str = "node"
@@ -102,6 +103,8 @@ class TrainConfig:
     lr_step: int | None = None
     augment: bool | None = None
     gradient_features: bool | None = None
+    train_per_class: int = 20
+    val_per_class: int = 30
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -137,6 +140,7 @@ class TrainConfig:
             hint = " ('none' only with --arch diffusion)" if self.layer == NO_LAYER else ""
             raise ValueError(f"layer must be one of {allowed}, got {self.layer!r}{hint}.")
         positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs, "eigenpairs": self.eigenpairs}
+        positive |= {"train_per_class": self.train_per_class, "val_per_class": self.val_per_class}
         for key in ("hidden", "heads", "layers"):
             if getattr(self, key) is not None:
                 positive[key] = getattr(self, key)

@@ -111,9 +111,22 @@ class NodeTask(Task):
             root = resolve_root(config.dataset, config.root)
             check_present(config.dataset, root)
             transform = NormalizeFeatures() if config.normalize_features else None
-            data, info = load_node_dataset(config.dataset, root, transform=transform)
+            data, info = load_node_dataset(
+                config.dataset,
+                root,
+                transform=transform,
+                train_per_class=config.train_per_class,
+                val_per_class=config.val_per_class,
+            )
             self.evaluator = info.evaluator
             self.info = {"name": info.name, "split": info.split_kind, "num_nodes": info.num_nodes}
+        sizes = {split: int(getattr(data, f"{split}_mask").sum()) for split in ("train", "val", "test")}
+        if min(sizes.values()) == 0:
+            raise ValueError(
+                f"{config.dataset}: the split leaves an empty set ({sizes['train']} train, {sizes['val']} validation, "
+                f"{sizes['test']} test nodes); with a random split, lower --train-per-class / --val-per-class "
+                f"(now {config.train_per_class} / {config.val_per_class})."
+            )
         self.data = data.to(self.device)
         self.in_channels = int(data.x.size(1))
         self.num_classes = int(data.y.max()) + 1
