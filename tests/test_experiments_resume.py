@@ -290,3 +290,16 @@ def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_file(tm
         atomic_write(path, half_then_fail)
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # no temp file left
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_caught(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    marker = torch.full((256,), 1234.5)  # bytes easy to find in the file
+    save_checkpoint(path, {"epoch": 3, "model": {"w": marker}, "history": [{"val_loss": 0.5}]})
+    assert torch.equal(load_checkpoint(path, required=("model",))["model"]["w"], marker)
+    data = bytearray(path.read_bytes())
+    at = data.find(marker[:4].numpy().tobytes()) + 513  # inside the tensor's data record
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedCheckpointError, match="does not match the checksum"):
+        load_checkpoint(path)

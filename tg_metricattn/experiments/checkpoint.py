@@ -14,6 +14,7 @@ needs unpickling is refused unless the caller passes ``allow_pickle=True`` (``tg
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import platform
@@ -103,8 +104,36 @@ def previous_checkpoint_path(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+DIGEST_KEY = "sha256"
+
+
+def state_digest(state: Any) -> str:
+    """SHA-256 of everything in ``state``: tensor dtypes, shapes and bytes, keys and plain values, in order."""
+    digest = hashlib.sha256()
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            tensor = obj.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"T{tensor.dtype}{tuple(obj.shape)}".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            digest.update(f"D{len(obj)}".encode())
+            for key, value in obj.items():
+                feed(key)
+                feed(value)
+        elif isinstance(obj, (list, tuple)):
+            digest.update(f"L{len(obj)}".encode())
+            for value in obj:
+                feed(value)
+        else:
+            digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+    feed(state)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previous: bool = False) -> Path:
-    """Write ``state`` (tensors and plain containers only) to ``path`` atomically.
+    """Write ``state`` (tensors and plain containers only) to ``path`` atomically, with its :func:`state_digest`.
 
     With ``keep_previous`` the file being replaced is first linked (or copied) to
     :func:`previous_checkpoint_path`, so ``path`` exists at every moment and the last
@@ -120,7 +149,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], keep_previou
         except OSError:  # file systems without hard links
             shutil.copyfile(path, staging)
         os.replace(staging, previous)
-    return atomic_write(path, lambda handle: torch.save(state, handle))
+    stamped = {**state, DIGEST_KEY: state_digest(state)}  # checked on load: a flipped byte is caught
+    return atomic_write(path, lambda handle: torch.save(stamped, handle))
 
 
 def load_checkpoint(
@@ -133,7 +163,8 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        DamagedCheckpointError: the file is truncated or corrupt.
+        DamagedCheckpointError: the file is truncated or corrupt, or its content does not
+            match the checksum stored in it (files without one, from older versions, load).
         CheckpointError: the file is not a dict holding the ``required`` keys, or holds
             Python objects that need unpickling (refused unless ``allow_pickle``:
             unpickling runs code from the file).
@@ -155,6 +186,10 @@ def load_checkpoint(
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as error:
         message = str(error).splitlines()[0] if str(error) else "unexpected end of file"
         raise DamagedCheckpointError(path, f"{type(error).__name__}: {message}") from error
+    if isinstance(state, dict) and DIGEST_KEY in state:
+        stored = state.pop(DIGEST_KEY)
+        if stored != state_digest(state):
+            raise DamagedCheckpointError(path, "its content does not match the checksum stored in it")
     missing = [key for key in required if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"{str(path)!r} is not a tgma checkpoint: it lacks {missing}.")
