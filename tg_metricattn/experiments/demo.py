@@ -40,7 +40,7 @@ def demo_configs(quick: bool = False) -> dict[str, TrainConfig]:
     mesh = TrainConfig(
         task="mesh", dataset="synthetic", num_meshes=6 if quick else 12, mesh_resolution=8 if quick else 10,
         features="xyz", arch="diffusion", hidden=8, heads=4, layers=3, dropout=0.0, lr=0.01, eigenpairs=32,
-        augment=False, epochs=2 if quick else 40, patience=100,
+        augment=False, epochs=2 if quick else 30, patience=100,
     )  # fmt: skip
     graph = TrainConfig(task="node", dataset="csbm", epochs=3 if quick else 200, patience=100)
     return {"mesh": mesh.resolved(), "graph": graph.resolved()}
