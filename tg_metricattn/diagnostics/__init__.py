@@ -2,8 +2,8 @@
 
 See the design notes (section 2) and the README's Diagnostics section. Per layer and
 head: the propagation matrix P from the layer's own attention weights, reference
-Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) via
-``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
+Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) by
+Krylov (Lanczos) or ``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
 angles, reversibility (drift share), Dirichlet energies, and for metric/L2 attention
 the learned edge lengths against a mesh.
 """
@@ -12,9 +12,13 @@ from tg_metricattn.diagnostics.diffusion_fit import (
     DiffusionFit,
     default_time_bounds,
     fit_diffusion_time,
+    fit_diffusion_times,
     fit_time_least_squares,
     fit_time_probes,
+    grid_minimum,
+    probe_residuals,
     probe_signals,
+    time_grid,
 )
 from tg_metricattn.diagnostics.dirichlet import dirichlet_energies, dirichlet_energy
 from tg_metricattn.diagnostics.edge_lengths import (
@@ -25,7 +29,7 @@ from tg_metricattn.diagnostics.edge_lengths import (
     layer_embedding,
     learned_edge_lengths,
 )
-from tg_metricattn.diagnostics.heat import heat_apply
+from tg_metricattn.diagnostics.heat import HeatConvergenceError, heat_apply, heat_curve, symmetrizing_weights
 from tg_metricattn.diagnostics.laplacians import (
     LAPLACIAN_KINDS,
     ReferenceLaplacian,
@@ -63,6 +67,7 @@ __all__ = [
     "DiffusionFit",
     "DistortionStats",
     "HeadReport",
+    "HeatConvergenceError",
     "LayerReport",
     "ReferenceLaplacian",
     "SpectrumComparison",
@@ -79,12 +84,15 @@ __all__ = [
     "drift_share",
     "fibonacci_sphere",
     "fit_diffusion_time",
+    "fit_diffusion_times",
     "fit_time_least_squares",
     "fit_time_probes",
     "gaussian_propagation",
     "geometric_edge_lengths",
     "graph_laplacian",
+    "grid_minimum",
     "heat_apply",
+    "heat_curve",
     "knn_edge_index",
     "laplacian_eigenpairs",
     "layer_embedding",
@@ -96,11 +104,14 @@ __all__ = [
     "plot_diffusion_fits",
     "plot_dirichlet",
     "plot_spectrum",
+    "probe_residuals",
     "probe_signals",
     "propagation_matrix",
     "save_plots",
     "spectral_gap",
     "stationary_distribution",
+    "symmetrizing_weights",
+    "time_grid",
     "uniform_sphere",
     "weights_to_matrices",
 ]

@@ -10,13 +10,14 @@ Two estimates, each with its relative residual at ``t*``:
    (entries of ``I - P`` outside the pattern of ``L`` count in the residual). This is the
    one-step (explicit Euler) reading ``P ≈ I - t L``.
 2. Probe signals: ``t_probe = argmin_t r(t)``,  ``r(t) = ‖P X - exp(-t L) X‖_F / ‖X‖_F``,
-   minimised over ``log t`` in ``bounds`` with :func:`scipy.optimize.minimize_scalar`
-   (bounded Brent). The default bounds are ``(1e-3, 1e2) / max_i L_ii``: the interval a
+   evaluated on a log-spaced grid of ``t`` over ``bounds`` (48 points per decade, a ratio
+   of 1.05) and refined by a parabola in ``log t`` through ``r²`` at the grid minimum and its two
+   neighbours. The default bounds are ``(1e-3, 1e2) / median_i L_ii``: the interval a
    random-walk Laplacian (diagonal 1) gets, rescaled for Laplacians of another scale (a
-   mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²), so that ``‖t L‖`` and with it
-   the cost of the heat operator stay bounded. ``X`` holds random Gaussian signals and, when given, the layer's
-   input features, each column scaled to unit norm; ``exp(-t L) X`` comes from
-   :func:`~tg_metricattn.diagnostics.heat.heat_apply`.
+   mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²). ``X`` holds random Gaussian
+   signals and, when given, the layer's input features, each column scaled to unit norm;
+   ``exp(-t L) x`` for all grid times comes from one Krylov decomposition per probe
+   column (:func:`~tg_metricattn.diagnostics.heat.heat_curve`), shared by all heads of a layer.
 
 ``P`` is row-stochastic, i.e. random-walk like, so the default reference is the
 random-walk Laplacian ``L = I - D^{-1} A`` (``P 1 = exp(-t L) 1 = 1``); the symmetric,
@@ -25,26 +26,31 @@ combinatorial and mesh (``M^{-1} L_cot``) Laplacians can be chosen instead.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize_scalar
 from scipy.sparse.linalg import norm as sparse_norm
 
 from tg_metricattn.diagnostics._validation import as_signals, as_square_csr, same_size
-from tg_metricattn.diagnostics.heat import heat_apply
+from tg_metricattn.diagnostics.heat import heat_curve
 from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian
 
 __all__ = [
     "DiffusionFit",
     "default_time_bounds",
     "fit_diffusion_time",
+    "fit_diffusion_times",
     "fit_time_least_squares",
     "fit_time_probes",
+    "grid_minimum",
+    "probe_residuals",
     "probe_signals",
+    "time_grid",
 ]
+
+#: steps of the probe fit's time grid per factor 10 of ``t`` (a ratio of 1.05 between neighbours)
+GRID_PER_DECADE = 48
 
 
 @dataclass
@@ -111,10 +117,61 @@ def probe_signals(
 
 
 def default_time_bounds(L: sp.spmatrix) -> tuple[float, float]:
-    """``(1e-3, 1e2) / max_i L_ii``: the search interval of ``t`` scaled to the Laplacian."""
-    scale = float(np.abs(L.diagonal()).max(initial=0.0))
-    scale = scale if scale > 0 else 1.0
+    """``(1e-3, 1e2) / median_i L_ii``: the search interval of ``t`` scaled to the Laplacian.
+
+    The median, not the largest, diagonal entry: a mesh with a few sliver triangles has a
+    largest entry of ``M^{-1} L_cot`` 10^4-10^5 times its median, and an interval scaled to
+    it would end before one typical edge's diffusion time.
+    """
+    diagonal = np.abs(L.diagonal())
+    diagonal = diagonal[diagonal > 0]
+    scale = float(np.median(diagonal)) if diagonal.size else 1.0
     return 1e-3 / scale, 1e2 / scale
+
+
+def time_grid(bounds: tuple[float, float], per_decade: int = GRID_PER_DECADE) -> np.ndarray:
+    """Log-spaced times from ``bounds[0]`` to ``bounds[1]``, ``per_decade`` steps per factor 10."""
+    lo, hi = (float(b) for b in bounds)
+    if not 0 < lo < hi or not np.isfinite(hi):
+        raise ValueError(f"bounds must satisfy 0 < low < high; got {bounds!r}.")
+    return np.geomspace(lo, hi, max(3, int(np.ceil(per_decade * np.log10(hi / lo))) + 1))
+
+
+def probe_residuals(mats: list, laplacian: ReferenceLaplacian | sp.spmatrix, probes, times) -> np.ndarray:
+    """``r_h(t_i) = ‖P_h X - exp(-t_i L) X‖_F / ‖X‖_F`` for every matrix ``P_h`` and time: ``[H, T]``.
+
+    The heat flow of each probe column is computed once for all times and all matrices
+    (:func:`~tg_metricattn.diagnostics.heat.heat_curve`).
+    """
+    L, _ = _laplacian_matrix(laplacian)
+    mats = [as_square_csr(P, "P") for P in mats]
+    for P in mats:
+        same_size(P, L, "P", "L")
+    X = as_signals(probes, L.shape[0], "probes")
+    times = np.asarray(times, dtype=np.float64)
+    PX = [P @ X for P in mats]
+    squared = np.zeros((len(mats), times.size))
+    for j in range(X.shape[1]):
+        flow = heat_curve(laplacian, X[:, j], times)  # [N, T]
+        for h, target in enumerate(PX):
+            squared[h] += ((target[:, j, None] - flow) ** 2).sum(axis=0)
+    return np.sqrt(squared) / float(np.linalg.norm(X))
+
+
+def grid_minimum(times: np.ndarray, residuals: np.ndarray) -> tuple[float, float]:
+    """``(t*, r(t*))``: the grid minimum refined by a parabola in ``log t`` through ``r²`` at it and its neighbours.
+
+    ``r²``, not ``r``: near an exact fit ``r`` has a corner (``r ∝ |t - t*|``), ``r²`` is smooth.
+    """
+    i = int(np.argmin(residuals))
+    if i == 0 or i == times.size - 1:
+        return float(times[i]), float(residuals[i])
+    s, r2 = np.log(times[i - 1 : i + 2]), residuals[i - 1 : i + 2] ** 2
+    a, b, c = np.polyfit(s - s[1], r2, 2)
+    if a <= 0:
+        return float(times[i]), float(residuals[i])
+    offset = float(np.clip(-b / (2 * a), s[0] - s[1], s[2] - s[1]))
+    return float(np.exp(s[1] + offset)), float(np.sqrt(max(a * offset**2 + b * offset + c, 0.0)))
 
 
 def fit_time_probes(
@@ -122,24 +179,42 @@ def fit_time_probes(
 ) -> tuple[float, float]:
     """``(t_probe, residual)`` minimising ``‖P X - exp(-t L) X‖_F / ‖X‖_F`` over ``t`` in ``bounds``.
 
-    The search is on ``log t`` (bounded Brent, ``xatol = 1e-4``); ``bounds=None`` uses
-    :func:`default_time_bounds`.
+    Evaluated on the :func:`time_grid` of ``bounds`` (default :func:`default_time_bounds`)
+    and refined by :func:`grid_minimum`.
     """
-    P = as_square_csr(P, "P")
     L, _ = _laplacian_matrix(laplacian)
-    same_size(P, L, "P", "L")
-    X = as_signals(probes, P.shape[0], "probes")
-    lo, hi = (float(b) for b in (bounds if bounds is not None else default_time_bounds(L)))
-    if not 0 < lo < hi:
-        raise ValueError(f"bounds must satisfy 0 < low < high; got {bounds!r}.")
-    PX = P @ X
-    norm = float(np.linalg.norm(X))
+    times = time_grid(bounds if bounds is not None else default_time_bounds(L))
+    return grid_minimum(times, probe_residuals([P], laplacian, probes, times)[0])
 
-    def residual(log_t: float) -> float:
-        return float(np.linalg.norm(PX - heat_apply(L, X, math.exp(log_t)))) / norm
 
-    result = minimize_scalar(residual, bounds=(math.log(lo), math.log(hi)), method="bounded", options={"xatol": 1e-4})
-    return math.exp(result.x), float(result.fun)
+def fit_diffusion_times(
+    mats: list,
+    laplacian: ReferenceLaplacian | sp.spmatrix,
+    features=None,
+    num_random: int = 8,
+    seed: int = 0,
+    bounds: tuple[float, float] | None = None,
+) -> list[DiffusionFit]:
+    """Both estimates of ``t*`` (module docstring) for each of ``mats`` (the heads of a layer).
+
+    Args:
+        mats: row-stochastic propagation matrices [N, N], sharing the probes and the heat flow.
+        laplacian: the reference (default choice elsewhere: random walk ``I - D^{-1} A``).
+        features: the layer's input features ``[N, F]`` added to the random probes.
+        num_random: number of random Gaussian probe signals.
+        seed: seed of the random probes.
+        bounds: search interval of ``t`` for the probe fit (default: :func:`default_time_bounds`).
+    """
+    L, kind = _laplacian_matrix(laplacian)
+    times = time_grid(bounds if bounds is not None else default_time_bounds(L))
+    X = probe_signals(L.shape[0], num_random, features, seed)
+    residuals = probe_residuals(mats, laplacian, X, times)
+    fits = []
+    for P, r in zip(mats, residuals, strict=True):
+        t_ls, r_ls = fit_time_least_squares(P, L)
+        t_pr, r_pr = grid_minimum(times, r)
+        fits.append(DiffusionFit(kind, t_ls, r_ls, t_pr, r_pr, X.shape[1]))
+    return fits
 
 
 def fit_diffusion_time(
@@ -150,18 +225,5 @@ def fit_diffusion_time(
     seed: int = 0,
     bounds: tuple[float, float] | None = None,
 ) -> DiffusionFit:
-    """Both estimates of ``t*`` (module docstring) as a :class:`DiffusionFit`.
-
-    Args:
-        P: row-stochastic propagation matrix [N, N].
-        laplacian: the reference (default choice elsewhere: random walk ``I - D^{-1} A``).
-        features: the layer's input features ``[N, F]`` added to the random probes.
-        num_random: number of random Gaussian probe signals.
-        seed: seed of the random probes.
-        bounds: search interval of ``t`` for the probe fit (default: :func:`default_time_bounds`).
-    """
-    L, kind = _laplacian_matrix(laplacian)
-    t_ls, r_ls = fit_time_least_squares(P, L)
-    X = probe_signals(L.shape[0], num_random, features, seed)
-    t_pr, r_pr = fit_time_probes(P, L, X, bounds)
-    return DiffusionFit(kind, t_ls, r_ls, t_pr, r_pr, X.shape[1])
+    """:func:`fit_diffusion_times` for one propagation matrix ``P``."""
+    return fit_diffusion_times([P], laplacian, features, num_random, seed, bounds)[0]

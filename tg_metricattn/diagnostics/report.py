@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tg_metricattn.diagnostics.diffusion_fit import fit_diffusion_time
+from tg_metricattn.diagnostics.diffusion_fit import fit_diffusion_times
 from tg_metricattn.diagnostics.dirichlet import dirichlet_energies
 from tg_metricattn.diagnostics.edge_lengths import (
     conformal_factor,
@@ -230,11 +230,10 @@ def diagnose(
             geometric = geometric_edge_lengths(pos, ei)
             lengths = (learned, geometric)
             arrays[name] = np.zeros((n, layer.heads))
+        layer_fits = {kind: fit_diffusion_times(mats, ref, x, num_probes, seed, bounds) for kind, ref in refs.items()}
         heads = []
         for h, P in enumerate(mats):
-            fits = {
-                kind: fit_diffusion_time(P, ref, x, num_probes, seed, bounds).to_dict() for kind, ref in refs.items()
-            }
+            fits = {kind: layer_fits[kind][h].to_dict() for kind in refs}
             first = laplacians[0]
             spectrum = None
             if spectra and num_eigs > 0:
