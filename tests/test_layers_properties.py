@@ -117,3 +117,51 @@ def test_edge_softmax_gradcheck_with_isolated_target() -> None:
     target = torch.tensor([0, 2, 0, 2, 2, 0])  # target 1 has no edge
     scores = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda s: edge_softmax(s, target, 3), (scores,))
+
+
+def two_components(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two random graphs of 15 nodes each, side by side (nodes 0-14 and 15-29), and features."""
+    edge_index, gen = random_graph(15, 50, seed=seed)
+    x = torch.randn(30, 5, generator=gen)
+    return torch.cat([edge_index, edge_index + 15], 1), x
+
+
+@pytest.mark.parametrize("change", ["scale 1e6", "nan"])
+def test_output_on_one_component_ignores_the_other(make, change: str) -> None:
+    """A node's output depends only on its in-neighbourhood: one graph of a batch cannot change another's."""
+    edge_index, x = two_components(seed=4)
+    layer = make(heads=2)
+    before = layer(x, edge_index)
+    other = x.clone()
+    other[15:] = other[15:] * 1e6 if change == "scale 1e6" else float("nan")
+    after = layer(other, edge_index)
+    assert torch.isfinite(after[:15]).all()
+    assert torch.allclose(after[:15], before[:15], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [L2AttnConv, MetricAttnConv])
+def test_squared_distance_weights_match_the_direct_formula_far_from_the_origin(cls) -> None:
+    """Components at +1e4 and -1e4 (no common centre): weights as accurate as softmax(-|y_i - y_j|^2 / t)."""
+    edge_index, x = two_components(seed=5)
+    x = x + torch.cat([torch.full((15, 1), 1e4), torch.full((15, 1), -1e4)])
+    torch.manual_seed(0)
+    layer = cls(5, 4, heads=2, add_self_loops=False)
+    _, (used, alpha) = layer(x, edge_index, return_attention_weights=True)
+    y = layer.query(x) if cls is L2AttnConv else layer.embed(x)
+    t = torch.full((2,), 2.0) if cls is L2AttnConv else layer.time_scale.detach()
+    scores = -(y[used[1]] - y[used[0]]).double().pow(2).sum(-1) / t.double()  # direct, per edge: [E, H]
+    direct = edge_softmax(scores, used[1], 30)
+    assert direct.std() > 0.05  # not uniform: the comparison has something to see
+    assert (alpha.double() - direct).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(("cls", "scale"), [(MetricAttnConv, 1e30), (L2AttnConv, 1e19)])
+def test_huge_finite_inputs_give_finite_output_or_a_clear_error(cls, scale: float) -> None:
+    edge_index, gen = random_graph(20, 60, seed=3)
+    x = torch.randn(20, 5, generator=gen) * scale
+    out = cls(5, 4, heads=2)(x, edge_index)
+    assert torch.isfinite(out).all()
+    overflowing = torch.randn(20, 5, generator=gen).sign() * 3e38  # finite, but its embedding is not
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="overflowed"):
+        cls(5, 4, heads=2, check_finite=True)(overflowing, edge_index)

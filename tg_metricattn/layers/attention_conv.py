@@ -31,6 +31,7 @@ from tg_metricattn.layers.graph_input import (
     NodeFeatures,
     attention_in_layout,
     check_finite,
+    check_finite_scores,
     check_size,
     split_node_features,
     to_graph,
@@ -183,8 +184,10 @@ class AttentionConv(MessagePassing):
         use_csr = self.uses_csr(value)
         graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
         source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
-        scores = edge_scores(terms, source, target, csr_graph)
-        alpha = edge_softmax(self.score_activation(scores), target, graph.num_targets)
+        scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
+        if self.check_finite:
+            check_finite_scores(scores)
+        alpha = edge_softmax(scores, target, graph.num_targets).to(value.dtype)
         dropped = F.dropout(alpha, p=self.dropout, training=self.training)
         if csr_graph is not None:
             out = aggregate(dropped, value, csr_graph)

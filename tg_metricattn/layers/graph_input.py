@@ -74,6 +74,15 @@ def check_finite(x_src: Tensor, x_dst: Tensor) -> None:
             )
 
 
+def check_finite_scores(scores: Tensor) -> None:
+    """Raise if attention scores overflowed (finite features whose embeddings or squares exceed the dtype)."""
+    if not torch.isfinite(scores).all():
+        raise ValueError(
+            "attention scores overflowed to infinity or NaN although the features are finite: "
+            "the features are too large for the layer's dtype; rescale them (e.g. standardise the columns)."
+        )
+
+
 def check_size(size: tuple[int, int] | None, num_sources: int, num_targets: int, validate: bool = True) -> None:
     """Check PyG's ``size=(N_src, N_dst)`` against the numbers of feature rows."""
     if size is None:
