@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from tg_metricattn.experiments import training
 from tg_metricattn.experiments.checkpoint import (
     CheckpointError,
     DamagedCheckpointError,
@@ -29,8 +30,9 @@ from tg_metricattn.experiments.checkpoint import (
 from tg_metricattn.experiments.cli import main
 from tg_metricattn.experiments.training import EarlyStopping
 
+# --checkpoint-every 0: a checkpoint after every epoch, so a kill at any epoch can be resumed from it
 TRAIN_ARGS = ["train", "--dataset", "csbm", "--layer", "metric", "--epochs", "60", "--patience", "60"]
-TRAIN_ARGS += ["--heads", "2", "--hidden", "4", "--no-progress"]
+TRAIN_ARGS += ["--heads", "2", "--hidden", "4", "--no-progress", "--checkpoint-every", "0"]
 
 
 def _without_time(final: dict) -> dict:
@@ -109,6 +111,24 @@ def test_resume_of_a_finished_run_does_not_train_again(tmp_path):
 
 
 SHORT_ARGS = [*TRAIN_ARGS[:5], "--epochs", "6", "--patience", "6", "--heads", "2", "--hidden", "4", "--no-progress"]
+SHORT_ARGS += ["--checkpoint-every", "0"]
+
+
+@pytest.mark.parametrize(("every", "expected"), [("0", [1, 2, 3, 4, 5, 6]), ("3600", [6])])
+def test_checkpoint_is_written_at_most_every_n_seconds_and_at_the_end(tmp_path, monkeypatch, every, expected):
+    written = []
+    real = training.save_checkpoint
+
+    def counting(path, state, keep_previous=False):
+        written.append((Path(path).name, state["epoch"]))
+        return real(path, state, keep_previous)
+
+    monkeypatch.setattr(training, "save_checkpoint", counting)
+    args = [*SHORT_ARGS[:-2], "--checkpoint-every", every, "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert [epoch for name, epoch in written if name == "checkpoint.pt"] == expected
+    assert any(name == "best_model.pt" for name, _ in written)
+    assert len(_metrics(tmp_path / "run" / "run_0")) == 6
 
 
 def _damage(path: Path, how: str) -> None:

@@ -137,6 +137,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "step (0 = 1); graph: graphs per step (0 = 32)",
     )  # fmt: skip
     model.add_argument("--num-neighbors", type=_int_list, default=[10, 10], help="sampled neighbours per layer")
+    model.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="write the resumable checkpoint when this many seconds passed since the last one, and at the end "
+        "(0: every epoch; default 60)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -173,6 +181,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "gradient_features": args.gradient_features,
         "train_per_class": args.train_per_class,
         "val_per_class": args.val_per_class,
+        "checkpoint_every": args.checkpoint_every,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

@@ -73,6 +73,9 @@ class TrainConfig:
     ``gradient_features`` adds spatial gradient features to every diffusion block (default:
     on for ``arch='diffusion'``). ``train_per_class``/``val_per_class`` size the seeded
     random split of node datasets without a published one (Shchur et al.: 20 and 30).
+    ``checkpoint_every`` is the most seconds of training a stop can lose: the full
+    checkpoint is written when that much time has passed since the last one and after the
+    last epoch (0: after every epoch); ``best_model.pt`` is written whenever the best changes.
     """
 
     task: str = "node"
@@ -105,6 +108,7 @@ class TrainConfig:
     gradient_features: bool | None = None
     train_per_class: int = 20
     val_per_class: int = 30
+    checkpoint_every: float = 60.0
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -155,6 +159,8 @@ class TrainConfig:
             raise ValueError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}.")
         if self.lr_step is not None and self.lr_step < 0:
             raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
+        if not 0 <= self.checkpoint_every < math.inf:
+            raise ValueError(f"--checkpoint-every must be a finite number >= 0, got {self.checkpoint_every}.")
         if self.batch_size < 0:
             raise ValueError(f"--batch-size must be >= 0, got {self.batch_size}.")
         if any(k < 1 for k in self.num_neighbors):

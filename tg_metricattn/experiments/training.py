@@ -161,6 +161,7 @@ def train_run(
         folder.write_config(config.to_dict())
     provenance = {"config": config.to_dict(), "versions": package_versions()}  # kept in every checkpoint
     epochs = range(start_epoch, config.epochs + 1) if not stopping.stop else range(0)
+    last_checkpoint = time.monotonic()
     bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
@@ -169,6 +170,8 @@ def train_run(
         record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
         record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
         if not math.isfinite(record["train_loss"]):
+            if writes:
+                folder.write_metrics(history)
             raise TrainingDivergedError(
                 f"epoch {epoch}: the training loss is {record['train_loss']} (learning rate "
                 f"{learning_rate(config, epoch):g}); training stopped, the epochs before it are kept in the run "
@@ -183,7 +186,8 @@ def train_run(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if writes:
                 save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch, **provenance})
-        if writes:
+        last_epoch = stopping.stop or epoch == config.epochs
+        if writes and (last_epoch or time.monotonic() - last_checkpoint >= config.checkpoint_every):
             save_checkpoint(
                 folder.checkpoint_path,
                 {
@@ -200,6 +204,7 @@ def train_run(
                 keep_previous=True,
             )
             folder.write_metrics(history)
+            last_checkpoint = time.monotonic()
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_metric']:.3f}")
         if stopping.stop:
             break
