@@ -65,10 +65,20 @@ def test_missing_checkpoint_names_the_path(tmp_path):
         load_checkpoint(tmp_path / "absent.pt")
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+@pytest.fixture
+def one_thread():
+    """Bit-identical results need the same thread count in every process (sums split over threads round
+    differently): one thread here and in the subprocess, whatever else runs on the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    torch.set_num_threads(before)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, one_thread):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     assert main([*TRAIN_ARGS, "--out", str(reference)]) == 0
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **one_thread}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tg_metricattn.experiments.train", *TRAIN_ARGS[1:], "--out", str(killed)],
         env=env,
