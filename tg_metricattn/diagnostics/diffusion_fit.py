@@ -10,8 +10,8 @@ Two estimates, each with its relative residual at ``t*``:
    (entries of ``I - P`` outside the pattern of ``L`` count in the residual). This is the
    one-step (explicit Euler) reading ``P ≈ I - t L``.
 2. Probe signals: ``t_probe = argmin_t r(t)``,  ``r(t) = ‖P X - exp(-t L) X‖_F / ‖X‖_F``,
-   evaluated on a log-spaced grid of ``t`` over ``bounds`` (48 points per decade, a ratio
-   of 1.05) and refined by a parabola in ``log t`` through ``r²`` at the grid minimum and its two
+   evaluated on a log-spaced grid of ``t`` over ``bounds`` (24 points per decade, a ratio
+   of 1.1) and refined by a parabola in ``log t`` through ``r²`` at the grid minimum and its two
    neighbours. The default bounds are ``(1e-3, 1e2) / median_i L_ii``: the interval a
    random-walk Laplacian (diagonal 1) gets, rescaled for Laplacians of another scale (a
    mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²). ``X`` holds random Gaussian
@@ -49,8 +49,8 @@ __all__ = [
     "time_grid",
 ]
 
-#: steps of the probe fit's time grid per factor 10 of ``t`` (a ratio of 1.05 between neighbours)
-GRID_PER_DECADE = 48
+#: steps of the probe fit's time grid per factor 10 of ``t`` (a ratio of 1.1 between neighbours)
+GRID_PER_DECADE = 24
 
 
 @dataclass

@@ -14,7 +14,7 @@ Two ways, both with sparse matrix-vector products with ``L`` only:
       exp(-t L) x ≈ ‖b‖ W^{-1/2} V_m exp(-t T_m) e_1     for every t at once,
 
   stopped when the a-posteriori error ``β_m |e_m^T exp(-t T_m) e_1|`` (relative to ``‖b‖``)
-  is below ``tol`` on the whole grid (Saad 1992). Its step count grows like ``sqrt(t ‖L‖)``
+  is below ``tol`` on the whole grid (Saad 1992); one product with ``S`` per step. Its step count grows like ``sqrt(t ‖L‖)``
   rather than ``t ‖L‖``: a mesh with slivers has a diagonal of ``M^{-1} L_cot`` 10^4-10^5
   times its median, where the Taylor series would need millions of steps. Other ``L``
   (a directed graph) step through the grid with ``expm_multiply``.
@@ -86,7 +86,13 @@ def symmetrizing_weights(laplacian: ReferenceLaplacian | sp.spmatrix, rtol: floa
 
 
 def _lanczos_heat(S: sp.csr_matrix, b: np.ndarray, times: np.ndarray, tol: float, max_steps: int) -> np.ndarray:
-    """``exp(-t S) b`` for every ``t`` in ``times`` ([N, T]), Lanczos with full reorthogonalisation."""
+    """``exp(-t S) b`` for every ``t`` in ``times`` ([N, T]): the plain three-term Lanczos recurrence.
+
+    No reorthogonalisation: lost orthogonality only repeats converged Ritz values, which
+    leaves the approximation of ``exp(-t S) b`` accurate (Druskin, Greenbaum & Knizhnerman
+    1998), and each step costs one product with ``S`` instead of ``O(N m)``. The error
+    estimate is checked after 10, 12, 15, ... steps (ratio 1.25).
+    """
     beta0 = float(np.linalg.norm(b))
     if beta0 == 0:
         return np.zeros((b.size, times.size))
@@ -94,14 +100,18 @@ def _lanczos_heat(S: sp.csr_matrix, b: np.ndarray, times: np.ndarray, tol: float
     basis = np.empty((min(steps, 64) + 1, b.size))
     basis[0] = b / beta0
     alpha, beta = [], []
+    check, largest = 10, 0.0
     for j in range(steps):
         u = S @ basis[j]
+        if j:
+            u -= beta[-1] * basis[j - 1]
         alpha.append(float(basis[j] @ u))
-        for _ in range(2):  # classical Gram-Schmidt, twice: orthogonal to every earlier vector
-            u -= basis[: j + 1].T @ (basis[: j + 1] @ u)
+        u -= alpha[-1] * basis[j]
         beta.append(float(np.linalg.norm(u)))
-        breakdown = beta[-1] <= 1e-12 * max(abs(a) for a in alpha) or j + 1 == b.size
-        if breakdown or (j + 1) % 10 == 0 or j + 1 == steps:
+        largest = max(largest, abs(alpha[-1]))
+        breakdown = beta[-1] <= 1e-12 * largest or j + 1 == b.size
+        if breakdown or j + 1 == check or j + 1 == steps:
+            check = int(check * 1.25)
             theta, Q = eigh_tridiagonal(np.array(alpha), np.array(beta[:-1]))
             coef = Q[0] * np.exp(-np.outer(times, np.maximum(theta, 0.0)))  # [T, m]: exp(-t T_m) e_1 in eigenbasis
             if breakdown or beta[-1] * np.abs(coef @ Q[-1]).max() <= tol:
@@ -118,7 +128,7 @@ def _lanczos_heat(S: sp.csr_matrix, b: np.ndarray, times: np.ndarray, tol: float
 
 
 def heat_curve(
-    laplacian: ReferenceLaplacian | sp.spmatrix, signal, times, tol: float = 1e-8, max_steps: int = 2000
+    laplacian: ReferenceLaplacian | sp.spmatrix, signal, times, tol: float = 1e-6, max_steps: int = 5000
 ) -> np.ndarray:
     """``exp(-t_i L) x`` for one signal ``x`` [N] and every time in ``times`` [T] (module docstring).
 
