@@ -14,10 +14,11 @@ Two ways, both with sparse matrix-vector products with ``L`` only:
       exp(-t L) x ≈ ‖b‖ W^{-1/2} V_m exp(-t T_m) e_1     for every t at once,
 
   stopped when the a-posteriori error ``β_m |e_m^T exp(-t T_m) e_1|`` (relative to ``‖b‖``)
-  is below ``tol`` on the whole grid (Saad 1992); one product with ``S`` per step. Its step
-  count grows like ``sqrt(t ‖L‖)`` rather than ``t ‖L‖``: a mesh with slivers has a
-  diagonal of ``M^{-1} L_cot`` 10^4-10^5 times its median, where the Taylor series would need millions of steps. Other ``L``
-  (a directed graph) step through the grid with ``expm_multiply``.
+  is below ``tol`` on the whole grid (Saad 1992); one product with ``S`` per step. The
+  step count grows like ``sqrt(t ‖L‖)`` rather than ``t ‖L‖``: a mesh with slivers has a
+  diagonal of ``M^{-1} L_cot`` 10^4-10^5 times its median, where the Taylor series would
+  need millions of steps. Other ``L`` (a directed graph) step through the grid with
+  ``expm_multiply``.
 """
 
 from __future__ import annotations
