@@ -43,6 +43,22 @@ class _EdgeSoftmax(torch.autograd.Function):
         return weighted.sub_(alpha * row_dot.index_select(0, target)), None, None
 
 
+def shift_by_target_max(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
+    """``s_ij - max_k s_ik``: the scores relative to each target's largest, which the softmax ignores.
+
+    The maximum is taken without gradient (the softmax is invariant to a per-target shift,
+    so the gradient is exact). Float64 squared-distance scores of size ``‖y‖²`` come out of
+    size ``‖y_i - y_j‖²`` and can then be cast to float32 without losing their differences.
+    """
+    if scores.numel() == 0:
+        return scores
+    with torch.no_grad():
+        index = target.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
+        shape = (num_targets, *scores.shape[1:])
+        row_max = scores.new_zeros(shape).scatter_reduce_(0, index, scores, "amax", include_self=False)
+    return scores - row_max.index_select(0, target)
+
+
 def edge_softmax(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
     """Softmax of ``scores`` [E, H] over the edges that share a target node.
 

@@ -63,7 +63,8 @@ def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor | fl
     over the edges into i and cancels in the softmax. Each score depends on y_i and y_j
     alone (no statistic over other nodes), so a node's attention depends only on its
     in-neighbourhood. The expansion loses ``eps · ‖y‖² / t`` to cancellation, so the terms
-    (and the scores and softmax after them) are float64 whatever the input dtype:
+    and scores are float64 whatever the input dtype (the layer shifts the scores by each
+    target's maximum before casting them back for the softmax):
     ``eps = 1.1e-16`` keeps the scores of embeddings up to 1e4 as accurate as the direct
     float32 formula, and squares of embeddings up to 1e150 finite.
 
