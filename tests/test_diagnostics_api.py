@@ -23,6 +23,7 @@ from tg_metricattn.diagnostics import (
     fibonacci_sphere,
     fit_diffusion_time,
     fit_time_least_squares,
+    fit_time_probes,
     geometric_edge_lengths,
     graph_laplacian,
     heat_apply,
@@ -335,3 +336,49 @@ def test_laplacian_eigenpairs_are_computed_once_per_laplacian():
     assert laplacian_eigenpairs(lap, 4)[0].shape == (4,)
     fresh = graph_laplacian(knn_edge_index(fibonacci_sphere(600), 6), 600, "rw")
     np.testing.assert_allclose(laplacian_eigenpairs(fresh, 6)[0], first[0], atol=1e-10)
+
+
+def test_diagnose_reports_each_head_from_its_own_propagation():
+    """Heads with different time scales: every reported value is that head's, not head 0's."""
+    torch.manual_seed(0)
+    data = sphere_mesh(200)
+    model = TwoLayers()
+    with torch.no_grad():
+        model.conv1.log_time_scale.copy_(torch.tensor([-2.0, 1.5]))  # sharp head 0, nearly uniform head 1
+    report = diagnose(model, data, laplacians=("rw",), num_eigs=0, num_probes=4)
+    layer = report.layers[0]
+    mats = propagation_matrix(model.conv1, data.x, data.edge_index)
+    lap = graph_laplacian(data.edge_index, 200, "rw")
+    for h, P in enumerate(mats):
+        expected = fit_diffusion_time(P, lap, data.x, num_random=4)
+        assert layer.heads[h].fits["rw"]["num_probes"] == expected.num_probes == 4 + 3  # random + the 3 features
+        assert layer.heads[h].fits["rw"]["t_probe"] == pytest.approx(expected.t_probe, rel=1e-9)
+        assert layer.heads[h].fits["rw"]["residual_least_squares"] == pytest.approx(expected.residual_least_squares)
+        learned = learned_edge_lengths(model.conv1, data.x, data.edge_index)[:, h]
+        u, _ = conformal_factor(learned, geometric_edge_lengths(data.pos, data.edge_index), data.edge_index, 200)
+        assert np.allclose(report.arrays["conv1"][:, h], u)
+    assert layer.heads[0].fits["rw"]["t_probe"] != pytest.approx(layer.heads[1].fits["rw"]["t_probe"], rel=0.05)
+
+
+def test_fit_residuals_follow_their_documented_norms():
+    """Two nodes, L = [[1, -1], [-1, 1]], P = I - 0.75 L + a non-heat part: residuals worked out by hand."""
+    lap = graph_laplacian(torch.tensor([[0, 1], [1, 0]]), 2, "rw")
+    L = lap.matrix.toarray()
+    P = np.array([[0.25, 0.75], [0.75, 0.25]])  # eigenvalues 1 (constant) and -0.5 (antisymmetric)
+    # least squares: I - P = 0.75 L exactly -> t = 0.75, residual 0
+    t_ls, r_ls = fit_time_least_squares(P, lap)
+    assert t_ls == pytest.approx(0.75) and r_ls == pytest.approx(0.0, abs=1e-12)
+    # a P with one entry off the heat form: residual = ‖(I - P) - t L‖ / ‖I - P‖ at the projection t
+    Q = np.array([[0.5, 0.5], [0.9, 0.1]])
+    G = np.eye(2) - Q
+    t_q = (G * L).sum() / (L * L).sum()
+    t_ls, r_ls = fit_time_least_squares(Q, lap)
+    assert t_ls == pytest.approx(t_q)
+    assert r_ls == pytest.approx(np.linalg.norm(G - t_q * L) / np.linalg.norm(G))
+    # probes: exp(-tL) scales the antisymmetric part by exp(-2t) > 0 and P by -0.5, so the best
+    # is the largest t (upper bound 5) with residual (0.5 + exp(-10)) ‖d‖ / ‖X‖, d the antisymmetric part.
+    X = np.array([[1.0, 2.0], [3.0, -1.0]])
+    t_pr, r_pr = fit_time_probes(P, lap, X, bounds=(1e-3, 5.0))
+    d = X - X.mean(axis=0)
+    assert t_pr == pytest.approx(5.0)
+    assert r_pr == pytest.approx((0.5 + np.exp(-10)) * np.linalg.norm(d) / np.linalg.norm(X), rel=1e-6)
