@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,20 @@ import pytest
 from tg_metricattn.datasets import copy_dataset, get_data_root
 
 
+def missing_data(reason: str) -> None:
+    """Skip a real-data test whose data is absent; under ``CI=true`` (``.ci/run``) fail it instead."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: real data must be present)")
+    pytest.skip(reason)
+
+
 def copy_shared(relpath: str, dst_root: Path) -> Path:
     """Copy ``$TGMA_DATA/<relpath>`` into ``dst_root`` (same relative path), or skip the test."""
     base = get_data_root()
     if base is None:
-        pytest.skip("TGMA_DATA is not set to an existing folder: real-data test skipped")
+        missing_data("TGMA_DATA is not set to an existing folder: real-data test skipped")
     if not (base / relpath).is_dir():
-        pytest.skip(f"{base / relpath} is absent: real-data test skipped")
+        missing_data(f"{base / relpath} is absent: real-data test skipped")
     return copy_dataset(relpath, dst_root, data_root=base)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.dataset_fixtures import copy_shared, icosphere, write_labels, write_maron, write_off
+from tests.dataset_fixtures import copy_shared, icosphere, missing_data, write_labels, write_maron, write_off
 from tg_metricattn.datasets import (
     HumanSegmentation,
     MeshFolder,
@@ -15,14 +15,12 @@ from tg_metricattn.datasets import (
 )
 
 RNA = "rna_surface_segmentation"
-# first two meshes of the subset's train.txt, with their vertex and label counts (checked on the files)
-RNA_EXPECTED = {"5JUO_D": (15073, 30142, 121), "5T62_B": None}
 
 
 def _rna_subset(tmp_path, names):
     base = get_data_root()
     if base is None or not (base / RNA).is_dir():
-        pytest.skip("TGMA_DATA/rna_surface_segmentation is absent: real-data test skipped")
+        missing_data("TGMA_DATA/rna_surface_segmentation is absent: real-data test skipped")
     root = tmp_path / "rna"
     for sub in ("off", "labels"):
         (root / sub).mkdir(parents=True)

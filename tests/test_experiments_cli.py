@@ -354,3 +354,18 @@ def test_a_split_with_an_empty_set_is_refused_and_its_sizes_can_be_set(tmp_path,
     assert main([*argv, "--train-per-class", "5", "--val-per-class", "10", "--out", str(tmp_path / "b")]) == 0
     final = _final(tmp_path / "b")
     assert final["data"]["num_nodes"] == 7650 and np.isfinite(final["test_metric"])
+
+
+def test_a_shared_data_root_is_used_through_a_copy_and_never_written(tmp_path, monkeypatch):
+    """$TGMA_DATA (e.g. ../shared/data, read-only for most users) is copied before PyG processes it."""
+    shared = tmp_path / "shared"
+    copy_shared("Planetoid/Cora", shared)
+    for path in shared.rglob("*"):
+        path.chmod(path.stat().st_mode & ~0o222)
+    before = {str(p.relative_to(shared)): p.stat().st_mtime_ns for p in shared.rglob("*")}
+    monkeypatch.setenv("TGMA_DATA", str(shared))
+    assert main(["train", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "out")]) == 0
+    after = {str(p.relative_to(shared)): p.stat().st_mtime_ns for p in shared.rglob("*")}
+    assert after == before  # nothing processed, added or touched in the shared folder
+    cache = tmp_path / "cache"
+    assert any(p.name == "processed" for p in cache.rglob("processed"))  # processed in the private copy

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
+from tests.dataset_fixtures import missing_data
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,7 +21,7 @@ def _drop_in_block() -> str:
 def test_drop_in_example_trains_on_cora(tmp_path, monkeypatch, capsys) -> None:
     source = Path(os.environ.get("TGMA_DATA", "")) / "Planetoid" / "Cora"
     if not (source / "raw").is_dir():
-        pytest.skip("real Cora not found under $TGMA_DATA/Planetoid/Cora")
+        missing_data("real Cora not found under $TGMA_DATA/Planetoid/Cora")
     shutil.copytree(source, tmp_path / "Cora")
     monkeypatch.setenv("CORA_ROOT", str(tmp_path))
     code = _drop_in_block()
