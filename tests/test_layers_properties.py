@@ -91,11 +91,18 @@ def test_dropout_only_in_training(make) -> None:
 
 
 def test_reset_parameters_reinitialises(make) -> None:
+    """Every parameter is set again: perturbed weights all change back, biases return to zero."""
     layer = make(heads=2)
-    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(3.0)
+    perturbed = {k: v.clone() for k, v in layer.named_parameters()}
+    torch.manual_seed(1)
     layer.reset_parameters()
-    changed = [k for k, v in layer.state_dict().items() if v.numel() > 1 and not torch.equal(v, before[k])]
-    assert changed, "reset_parameters left every weight unchanged"
+    for name, value in layer.named_parameters():
+        assert not torch.equal(value, perturbed[name]), f"reset_parameters left {name} as it was"
+        if name == "bias":  # the output bias; inner Linear biases are drawn like torch.nn.Linear
+            assert torch.equal(value, torch.zeros_like(value)), name
 
 
 def test_lazy_in_channels() -> None:

@@ -91,7 +91,7 @@ class MetricAttnConv(AttentionConv):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Glorot weights, zero biases, t reset to its initial value."""
+        """Glorot weights, inner biases drawn as by PyG's ``Linear``, zero output bias, t back to its initial value."""
         super().reset_parameters()
         for lin in (self.embed_linear, self.embed_hidden, self.embed_output, self.lin_value):
             lin.reset_parameters()
