@@ -19,8 +19,11 @@ def test_ogbg_molbace_split_evaluator_and_cache(tmp_path, monkeypatch):
     assert info.eval_metric == "rocauc"
     y = torch.cat([dataset[int(i)].y for i in info.split["test"]])
     assert set(y.view(-1).tolist()) == {0, 1}
-    score = info.evaluator.eval({"y_true": y, "y_pred": y.float()})["rocauc"]
-    assert score == pytest.approx(1.0)
+    scores = torch.rand(y.shape, generator=torch.Generator().manual_seed(0)) + 0.3 * y  # informative, not perfect
+    positive, negative = scores[y == 1], scores[y == 0]
+    mann_whitney = (positive[:, None] > negative[None, :]).double().mean()  # AUC by its definition
+    score = info.evaluator.eval({"y_true": y, "y_pred": scores})["rocauc"]
+    assert 0.6 < score < 0.95 and score == pytest.approx(float(mann_whitney))
 
     def no_processing(self):
         raise AssertionError("process() called although the processed file exists")
