@@ -120,3 +120,16 @@ def test_uniform_mask_dropout_keeps_the_expectation():
         1, abs=0.02
     )
     assert torch.equal(drop.eval()(x), x)
+
+
+@pytest.mark.parametrize("output", ["conv", "linear"])
+def test_attention_net_reset_parameters_sets_every_parameter_again(output):
+    torch.manual_seed(0)
+    model = AttentionNet("metric", 5, 4, 3, heads=2, num_layers=2, output=output, encoder=torch.nn.Linear(5, 8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    perturbed = {k: v.clone() for k, v in model.named_parameters()}
+    model.reset_parameters()
+    kept = [k for k, v in model.named_parameters() if torch.equal(v, perturbed[k])]
+    assert kept == []  # the encoder, every conv and the head are re-initialised

@@ -59,7 +59,7 @@ from tg_metricattn.diagnostics.spectra import (
     near_zero_count,
     spectral_gap,
 )
-from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation, knn_edge_index, uniform_sphere
+from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation, knn_edge_index
 
 __all__ = [
     "LAPLACIAN_KINDS",
@@ -112,6 +112,5 @@ __all__ = [
     "stationary_distribution",
     "symmetrizing_weights",
     "time_grid",
-    "uniform_sphere",
     "weights_to_matrices",
 ]

@@ -32,7 +32,7 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-__all__ = ["fibonacci_sphere", "gaussian_propagation", "knn_edge_index", "uniform_sphere"]
+__all__ = ["fibonacci_sphere", "gaussian_propagation", "knn_edge_index"]
 
 
 def fibonacci_sphere(n: int, density_slope: float = 0.0) -> np.ndarray:
@@ -52,12 +52,6 @@ def fibonacci_sphere(n: int, density_slope: float = 0.0) -> np.ndarray:
     phi = np.pi * (1 + 5**0.5) * np.arange(n)
     r = np.sqrt(np.clip(1 - z * z, 0, None))
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
-
-
-def uniform_sphere(n: int, seed: int = 0) -> np.ndarray:
-    """``n`` i.i.d. uniform points on the unit sphere (normalised Gaussians)."""
-    y = np.random.default_rng(seed).standard_normal((n, 3))
-    return y / np.linalg.norm(y, axis=1, keepdims=True)
 
 
 def knn_edge_index(points: np.ndarray, k: int) -> Tensor:
