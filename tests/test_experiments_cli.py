@@ -275,6 +275,11 @@ def test_ogb_protocol_on_molbace(tmp_path, capsys):
     assert [_final(out, s)["test_metric"] for s in (0, 1)] == result["test_values"]
     row = capsys.readouterr().out
     assert "| SparseGATConv (2 layers, 2x8) |" in row and f"{result['test_mean']:.4f} ±" in row
+    # tgma diagnose on an OGB run: the first test molecule, both attention layers
+    diag = tmp_path / "diag"
+    assert main(["diagnose", "--checkpoint", str(out / "run_0"), "--out", str(diag), "--num-eigs", "0"]) == 0
+    report = json.loads((diag / "diagnostics.json").read_text())
+    assert len(report["layers"]) == 2 and all(layer["num_nodes"] > 1 for layer in report["layers"])
 
 
 def test_compare_writes_table_and_plots(tmp_path, capsys):
