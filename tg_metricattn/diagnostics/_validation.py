@@ -41,11 +41,3 @@ def as_signals(x, num_nodes: int, name: str = "X") -> np.ndarray:
     if x.ndim != 2 or x.shape[0] != num_nodes:
         raise ValueError(f"{name} must have shape [{num_nodes}, K] (one row per node); got {x.shape}.")
     return x
-
-
-def check_positive(value: float, name: str) -> float:
-    """``value`` as a float when it is finite and positive, else a ``ValueError``."""
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number; got {value!r}.")
-    return value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
@@ -115,8 +114,3 @@ def capture_layer_inputs(model: nn.Module, *inputs, **kwargs) -> tuple[dict[str,
         for handle in handles:
             handle.remove()
     return captured, output
-
-
-def row_sums(P: sp.spmatrix) -> np.ndarray:
-    """Row sums of a sparse matrix as a 1-D array."""
-    return np.asarray(P.sum(axis=1)).ravel()
