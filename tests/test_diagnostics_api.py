@@ -382,3 +382,19 @@ def test_fit_residuals_follow_their_documented_norms():
     d = X - X.mean(axis=0)
     assert t_pr == pytest.approx(5.0)
     assert r_pr == pytest.approx((0.5 + np.exp(-10)) * np.linalg.norm(d) / np.linalg.norm(X), rel=1e-6)
+
+
+def test_stationary_distribution_of_several_classes_and_a_transient_node():
+    """Two components (each reversible, π ∝ degree inside) weighted by size; a node that only leaves gets 0."""
+    blocks, degrees = [], []
+    for n, k in ((40, 4), (60, 6)):
+        ei = knn_edge_index(fibonacci_sphere(n), k)
+        ei = torch.cat([ei, ei.flip(0)], 1).unique(dim=1)
+        W = sp.csr_matrix((np.ones(ei.size(1)), (ei[1].numpy(), ei[0].numpy())), shape=(n, n))
+        degrees.append(np.asarray(W.sum(1)).ravel())
+        blocks.append(sp.diags(1 / degrees[-1]) @ W)
+    P = sp.block_diag([*blocks, sp.csr_matrix((1, 1))]).tolil()
+    P[100, 0], P[100, 50] = 0.5, 0.5  # node 100 moves into both components and never comes back
+    pi = stationary_distribution(sp.csr_matrix(P))
+    expected = np.concatenate([0.4 * degrees[0] / degrees[0].sum(), 0.6 * degrees[1] / degrees[1].sum(), [0.0]])
+    assert np.allclose(pi, expected, atol=1e-8)

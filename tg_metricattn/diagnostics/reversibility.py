@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, eigs
 from scipy.sparse.linalg import norm as sparse_norm
 
@@ -24,15 +25,11 @@ from tg_metricattn.diagnostics.spectra import arnoldi_size
 __all__ = ["drift_share", "stationary_distribution"]
 
 
-def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
-    """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1``.
-
-    ARPACK (``eigs`` on ``P^T``, eigenvalue of largest real part) started from the column
-    sums of ``P``; if it fails, power iteration ``π <- P^T π`` (at most ``max_iter`` steps).
-    For a disconnected chain the result is one of the stationary distributions.
-    """
-    P = as_square_csr(P, "P")
+def _irreducible_stationary(P: sp.csr_matrix, tol: float, max_iter: int) -> np.ndarray:
+    """``π`` of an irreducible chain: ARPACK on ``P^T`` (eigenvalue 1 is simple), else power iteration."""
     n = P.shape[0]
+    if n == 1:
+        return np.ones(1)
     PT = sp.csr_matrix(P.T)
     start = np.asarray(P.sum(axis=0)).ravel() + 1e-12
     start /= start.sum()
@@ -52,6 +49,30 @@ def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np
                 pi = new
                 break
             pi = new
+    return pi / pi.sum()
+
+
+def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
+    """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1``.
+
+    Per closed communicating class (a strongly connected component of the pattern of ``P``
+    that no transition leaves): its own stationary distribution, from ARPACK (``eigs`` on
+    its block of ``P^T``, started from the column sums) or power iteration if that fails;
+    the classes are weighted by their sizes and transient nodes get 0. A mesh of several
+    components is several classes: one at a time, eigenvalue 1 is simple and ARPACK
+    converges fast, where on the whole matrix it is repeated and ARPACK crawls.
+    """
+    P = as_square_csr(P, "P")
+    n = P.shape[0]
+    count, label = connected_components(P, directed=True, connection="strong")
+    pattern = P.tocoo()
+    leaving = label[pattern.row] != label[pattern.col]
+    open_classes = np.unique(label[pattern.row[leaving & (pattern.data != 0)]])
+    pi = np.zeros(n)
+    for c in np.setdiff1d(np.arange(count), open_classes):
+        members = np.flatnonzero(label == c)
+        block = P[members][:, members]
+        pi[members] = members.size * _irreducible_stationary(sp.csr_matrix(block), tol, max_iter)
     return pi / pi.sum()
 
 
