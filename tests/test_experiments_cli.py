@@ -294,6 +294,10 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
         assert row["test_std"] == pytest.approx(np.std(row["test_values"], ddof=1))
     table = (out / "compare.md").read_text()
     assert table.count("\n| gat |") + table.count("\n| metric |") == 2
+    paired = result["rows"][1]["paired"]  # metric against gat on the same two seeds
+    gat, metric = (np.array(r["test_values"]) for r in result["rows"])
+    assert paired["mean_difference"] == pytest.approx(float(np.mean(metric - gat)))
+    assert "| metric − gat |" in table
     assert table in capsys.readouterr().out
     assert (out / "violin.png").read_bytes()[:4] == PNG and (out / "curves.png").read_bytes()[:4] == PNG
 
@@ -374,3 +378,28 @@ def test_a_shared_data_root_is_used_through_a_copy_and_never_written(tmp_path, m
     assert after == before  # nothing processed, added or touched in the shared folder
     cache = tmp_path / "cache"
     assert any(p.name == "processed" for p in cache.rglob("processed"))  # processed in the private copy
+
+
+def test_paired_comparison_against_values_worked_out_by_hand():
+    from tg_metricattn.experiments.compare import paired_comparison
+
+    a = [0.80, 0.82, 0.81, 0.79, 0.83]
+    b = [0.70, 0.71, 0.73, 0.72, 0.70]
+    c = paired_comparison(a, b)
+    d = np.array(a) - np.array(b)  # 0.10, 0.11, 0.08, 0.07, 0.13
+    half = 2.7764451051977987 * d.std(ddof=1) / np.sqrt(5)  # t_{0.975, 4}
+    assert c["mean_difference"] == pytest.approx(0.098)
+    assert c["ci95"] == pytest.approx([0.098 - half, 0.098 + half])
+    assert c["wilcoxon_p"] == pytest.approx(2 / 2**5)  # exact: all 5 signs positive, two-sided
+    assert c["verdict"] == "higher"
+    tie = paired_comparison([0.8, 0.7, 0.9], [0.7, 0.8, 0.9])
+    assert tie["verdict"] == "tie" and tie["mean_difference"] == pytest.approx(0.0)
+    assert paired_comparison([0.5], [0.5]) == {
+        "runs": 1,
+        "mean_difference": 0.0,
+        "ci95": None,
+        "wilcoxon_p": 1.0,
+        "verdict": "tie",
+    }
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_comparison([0.1, 0.2], [0.1])

@@ -3,7 +3,10 @@
 For each layer: test metric at the best validation epoch, mean ± std over seeds
 (accuracy), its spread (min, max, violin plot: robustness), and training efficiency
 (mean training-loss and validation curves with ±1 std bands, epochs to the best
-validation score, seconds per epoch). One table, in Markdown and JSON.
+validation score, seconds per epoch). One table, in Markdown and JSON. Every layer after
+the first is then compared with the first on the same seeds (:func:`paired_comparison`):
+mean difference of the test metric, its 95% interval and a Wilcoxon signed-rank test, so
+that "beats" and "ties" rest on a number.
 
 Output (``--out DIR``)::
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.config import TrainConfig
@@ -26,7 +30,7 @@ from tg_metricattn.experiments.plots import plot_mean_curves, plot_violin
 from tg_metricattn.experiments.tasks import build_task
 from tg_metricattn.experiments.training import run_training
 
-__all__ = ["compare_layers", "comparison_table"]
+__all__ = ["compare_layers", "comparison_table", "paired_comparison", "paired_table"]
 
 
 def _row(layer: str, summary: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +73,46 @@ def comparison_table(rows: list[dict[str, Any]], dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_comparison(values_a, values_b) -> dict[str, Any]:
+    """A against B on the same seeds: ``d_s = a_s - b_s``.
+
+    ``mean_difference`` = mean of d; ``ci95`` = mean ± t_{0.975, n-1} · sd(d) / sqrt(n)
+    (Student t, ``None`` for one seed); ``wilcoxon_p`` = two-sided p of the Wilcoxon
+    signed-rank test on d (exact for small n, scipy's default; 1.0 when every d is 0);
+    ``verdict``: ``"higher"`` / ``"lower"`` when the interval excludes 0, else ``"tie"``.
+    """
+    a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired values need the same seeds: got {a.shape} and {b.shape}.")
+    d = a - b
+    mean = float(d.mean())
+    ci = None
+    if d.size > 1:
+        half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+        ci = [mean - half, mean + half]
+    p = 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
+    verdict = "tie" if ci is None or ci[0] <= 0 <= ci[1] else ("higher" if mean > 0 else "lower")
+    return {"runs": int(d.size), "mean_difference": mean, "ci95": ci, "wilcoxon_p": p, "verdict": verdict}
+
+
+def paired_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: every layer after the first against the first, on the same seeds."""
+    scale = 100.0 if rows and rows[0]["metric"] == "accuracy" else 1.0
+    unit = " (points)" if scale == 100.0 else ""
+    lines = [
+        f"| pair | mean difference{unit} | 95% interval | Wilcoxon p | verdict | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows[1:]:
+        c = r["paired"]
+        ci = "–" if c["ci95"] is None else f"[{c['ci95'][0] * scale:+.2f}, {c['ci95'][1] * scale:+.2f}]"
+        lines.append(
+            f"| {r['layer']} − {rows[0]['layer']} | {c['mean_difference'] * scale:+.2f} | {ci} | "
+            f"{c['wilcoxon_p']:.3f} | {c['verdict']} | {c['runs']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def compare_layers(
     config: TrainConfig, layers: list[str], seeds: int, out: str | os.PathLike, progress: bool = True
 ) -> dict[str, Any]:
@@ -87,7 +131,9 @@ def compare_layers(
         histories = [json.loads((out / layer / f"run_{s}" / "metrics.json").read_text()) for s in range(seeds)]
         curves[layer] = {key: [[r[key] for r in h] for h in histories] for key in ("train_loss", "val_metric")}
     metric = rows[0]["metric"]
-    table = comparison_table(rows, config.dataset)
+    for row in rows[1:]:
+        row["paired"] = paired_comparison(row["test_values"], rows[0]["test_values"])
+    table = comparison_table(rows, config.dataset) + ("\n" + paired_table(rows) if len(rows) > 1 else "")
     result = {"dataset": config.dataset, "task": config.task, "seeds": seeds, "config": base.to_dict(), "rows": rows}
     atomic_write_json(out / "compare.json", result)
     atomic_write_text(out / "compare.md", table)
