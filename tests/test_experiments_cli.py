@@ -60,6 +60,7 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
     [
         (["train", "--dataset", "NoSuchGraph"], "Unknown node dataset 'NoSuchGraph'"),
         (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["train", "--metric-weight-decay", "-1"], "--metric-weight-decay must be"),
         (["train", "--task", "graph", "--dataset", "Cora"], "needs an OGB graph dataset"),
         (["train", "--task", "mesh", "--dataset", "teapots"], "Unknown mesh dataset 'teapots'"),
         (["train", "--root", "/nonexistent/data"], "--root '/nonexistent/data' does not exist"),

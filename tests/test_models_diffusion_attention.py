@@ -133,3 +133,25 @@ def test_attention_net_reset_parameters_sets_every_parameter_again(output):
     model.reset_parameters()
     kept = [k for k, v in model.named_parameters() if torch.equal(v, perturbed[k])]
     assert kept == []  # the encoder, every conv and the head are re-initialised
+
+
+def test_metric_parameter_groups_keep_weight_decay_off_f_and_t():
+    from tg_metricattn.models import metric_parameter_groups
+
+    torch.manual_seed(0)
+    model = AttentionNet("metric", 5, 4, 3, heads=2, num_layers=2)
+    rest, metric = metric_parameter_groups(model, weight_decay=0.1, metric_weight_decay=0.0)
+    conv = model.convs[0]
+    assert {id(p) for p in metric["params"]} >= {id(conv.log_time_scale), id(conv.embed_linear.weight)}
+    assert id(conv.lin_value.weight) in {id(p) for p in rest["params"]}
+    assert len(rest["params"]) + len(metric["params"]) == len(list(model.parameters()))
+    assert not {id(p) for p in rest["params"]} & {id(p) for p in metric["params"]}
+    # one Adam step on a zero loss: only weight decay moves a parameter
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    optimizer = torch.optim.Adam([rest, metric], lr=0.01)
+    (0 * sum(p.sum() for p in model.parameters())).backward()
+    optimizer.step()
+    moved = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    metric_names = {k for k, v in model.named_parameters() if any(v is p for p in metric["params"])}
+    assert moved and not moved & metric_names  # decayed: the rest; untouched: f and log t
+    assert len(metric_parameter_groups(AttentionNet("gat", 5, 4, 3), 0.1)) == 1

@@ -124,6 +124,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     model.add_argument("--lr", type=float, help="Adam learning rate")
     model.add_argument("--weight-decay", type=float, help="Adam weight decay")
     model.add_argument("--lr-step", type=int, help="halve the learning rate every N epochs (0: never)")
+    model.add_argument(
+        "--metric-weight-decay",
+        type=float,
+        help="weight decay of metric attention's f and log t (default: --weight-decay)",
+    )
     model.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
     model.add_argument(
         "--patience",
@@ -182,6 +187,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "train_per_class": args.train_per_class,
         "val_per_class": args.val_per_class,
         "checkpoint_every": args.checkpoint_every,
+        "metric_weight_decay": args.metric_weight_decay,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

@@ -76,6 +76,8 @@ class TrainConfig:
     ``checkpoint_every`` is the most seconds of training a stop can lose: the full
     checkpoint is written when that much time has passed since the last one and after the
     last epoch (0: after every epoch); ``best_model.pt`` is written whenever the best changes.
+    ``metric_weight_decay`` is the weight decay of metric attention's f and log t
+    (:func:`~tg_metricattn.models.metric_parameter_groups`; ``None``: the same as ``weight_decay``).
     """
 
     task: str = "node"
@@ -109,6 +111,7 @@ class TrainConfig:
     train_per_class: int = 20
     val_per_class: int = 30
     checkpoint_every: float = 60.0
+    metric_weight_decay: float | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -159,6 +162,8 @@ class TrainConfig:
             raise ValueError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}.")
         if self.lr_step is not None and self.lr_step < 0:
             raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
+        if self.metric_weight_decay is not None and not 0 <= self.metric_weight_decay < math.inf:
+            raise ValueError(f"--metric-weight-decay must be a finite number >= 0, got {self.metric_weight_decay}.")
         if not 0 <= self.checkpoint_every < math.inf:
             raise ValueError(f"--checkpoint-every must be a finite number >= 0, got {self.checkpoint_every}.")
         if self.batch_size < 0:

@@ -41,7 +41,7 @@ from tg_metricattn.experiments.distributed import (
 )
 from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
-from tg_metricattn.models import count_parameters
+from tg_metricattn.models import count_parameters, metric_parameter_groups
 
 __all__ = ["TrainingDivergedError", "learning_rate", "run_training", "seed_everything", "selection_key", "train_run"]
 
@@ -131,7 +131,13 @@ def train_run(
     seed_everything(config.seed)
     task.reseed(config.seed)
     model = task.build_model(config).to(config.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    metric_decay = config.weight_decay if config.metric_weight_decay is None else config.metric_weight_decay
+    params = (  # one group when the decays agree: the optimizer state of older checkpoints still fits
+        model.parameters()
+        if metric_decay == config.weight_decay
+        else metric_parameter_groups(model, config.weight_decay, metric_decay)
+    )
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if ctx.enabled:  # same initial weights everywhere; dropout and sampling differ per rank
         torch.manual_seed(config.seed * 1000 + ctx.rank)
     ddp_model = wrap_model(model, ctx, config.device)

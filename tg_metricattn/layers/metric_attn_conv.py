@@ -103,6 +103,16 @@ class MetricAttnConv(AttentionConv):
         """t_h > 0 per head, shape ``[heads]``."""
         return self.log_time_scale.exp()
 
+    def metric_parameters(self) -> list[Parameter]:
+        """The parameters of the metric: f's weights (W_1, W_2, b_2, W_3) and log t when learned.
+
+        Weight decay on them shrinks ‖f(x_i) - f(x_j)‖² / t towards 0, i.e. the attention
+        towards a uniform mean; :func:`tg_metricattn.models.metric_parameter_groups` puts
+        them in a group of their own.
+        """
+        params = [*self.embed_linear.parameters(), *self.embed_hidden.parameters(), *self.embed_output.parameters()]
+        return [*params, self.log_time_scale] if self.learn_time_scale else params
+
     def embed(self, x: Tensor) -> Tensor:
         """f(x) = x W_1 + act(x W_2 + b_2) W_3, shape ``[N, heads, metric_channels]``."""
         f = self.embed_linear(x) + self.embed_output(self.act(self.embed_hidden(x)))

@@ -8,6 +8,7 @@ Import models from here without the command line::
 from tg_metricattn.models.attention_net import AttentionNet
 from tg_metricattn.models.diffusion_attention_net import DiffusionAttentionBlock, DiffusionAttentionNet
 from tg_metricattn.models.layer_registry import LAYERS, count_parameters, layer_class
+from tg_metricattn.models.parameter_groups import metric_parameter_groups
 
 __all__ = [
     "LAYERS",
@@ -16,4 +17,5 @@ __all__ = [
     "DiffusionAttentionNet",
     "count_parameters",
     "layer_class",
+    "metric_parameter_groups",
 ]
