@@ -393,8 +393,12 @@ def test_stationary_distribution_of_several_classes_and_a_transient_node():
         W = sp.csr_matrix((np.ones(ei.size(1)), (ei[1].numpy(), ei[0].numpy())), shape=(n, n))
         degrees.append(np.asarray(W.sum(1)).ravel())
         blocks.append(sp.diags(1 / degrees[-1]) @ W)
-    P = sp.block_diag([*blocks, sp.csr_matrix((1, 1))]).tolil()
-    P[100, 0], P[100, 50] = 0.5, 0.5  # node 100 moves into both components and never comes back
+    cycle = sp.csr_matrix(0.5 * np.eye(3) + 0.5 * np.roll(np.eye(3), 1, axis=1))  # 3 states: π uniform
+    P = sp.block_diag([*blocks, cycle, sp.csr_matrix((1, 1))]).tolil()
+    P[103, 0], P[103, 50] = 0.5, 0.5  # node 103 moves into both components and never comes back
     pi = stationary_distribution(sp.csr_matrix(P))
-    expected = np.concatenate([0.4 * degrees[0] / degrees[0].sum(), 0.6 * degrees[1] / degrees[1].sum(), [0.0]])
+    sizes = np.array([40, 60, 3]) / 103
+    expected = np.concatenate(
+        [sizes[0] * degrees[0] / degrees[0].sum(), sizes[1] * degrees[1] / degrees[1].sum(), [sizes[2] / 3] * 3, [0.0]]
+    )
     assert np.allclose(pi, expected, atol=1e-8)

@@ -24,22 +24,27 @@ from tg_metricattn.diagnostics.spectra import arnoldi_size
 
 __all__ = ["drift_share", "stationary_distribution"]
 
+#: classes up to this many states get a dense eigendecomposition (ARPACK needs more states than vectors)
+DENSE_STATES = 200
+
 
 def _irreducible_stationary(P: sp.csr_matrix, tol: float, max_iter: int) -> np.ndarray:
-    """``π`` of an irreducible chain: ARPACK on ``P^T`` (eigenvalue 1 is simple), else power iteration."""
+    """``π`` of an irreducible chain: dense eigenvectors up to 200 states; ARPACK on ``P^T`` beyond
+    (eigenvalue 1 is simple), else power iteration."""
     n = P.shape[0]
-    if n == 1:
-        return np.ones(1)
+    if n <= DENSE_STATES:
+        values, vectors = np.linalg.eig(P.toarray().T)
+        pi = np.abs(vectors[:, np.argmin(np.abs(values - 1))].real)
+        return pi / pi.sum()
     PT = sp.csr_matrix(P.T)
     start = np.asarray(P.sum(axis=0)).ravel() + 1e-12
     start /= start.sum()
     pi = None
-    if n > 2:
-        try:
-            _, vec = eigs(PT, k=1, which="LR", v0=start, tol=tol, maxiter=max(1000, 10 * n), ncv=arnoldi_size(1, n))
-            pi = np.abs(vec[:, 0].real)
-        except (ArpackNoConvergence, RuntimeError):
-            pi = None
+    try:
+        _, vec = eigs(PT, k=1, which="LR", v0=start, tol=tol, maxiter=max(1000, 10 * n), ncv=arnoldi_size(1, n))
+        pi = np.abs(vec[:, 0].real)
+    except (ArpackNoConvergence, RuntimeError):
+        pi = None
     if pi is None or not np.isfinite(pi).all() or pi.sum() == 0:
         pi = start
         for _ in range(max_iter):
@@ -56,8 +61,9 @@ def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np
     """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1``.
 
     Per closed communicating class (a strongly connected component of the pattern of ``P``
-    that no transition leaves): its own stationary distribution, from ARPACK (``eigs`` on
-    its block of ``P^T``, started from the column sums) or power iteration if that fails;
+    that no transition leaves): its own stationary distribution, from a dense
+    eigendecomposition up to :data:`DENSE_STATES` states, else ARPACK (``eigs`` on its block
+    of ``P^T``, started from the column sums) or power iteration if that fails;
     the classes are weighted by their sizes and transient nodes get 0. A mesh of several
     components is several classes: one at a time, eigenvalue 1 is simple and ARPACK
     converges fast, where on the whole matrix it is repeated and ARPACK crawls.
