@@ -194,3 +194,48 @@ def test_squared_distance_kernel_gives_the_same_in_chunks(monkeypatch) -> None:
     chunked = run()
     for a, b in zip(whole, chunked, strict=True):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+def _entropy_share(alpha: torch.Tensor, target: torch.Tensor, num_nodes: int) -> float:
+    """Mean over nodes of the attention entropy divided by log(in-degree): 1 = uniform, 0 = one-hot."""
+    entropy = torch.zeros(num_nodes, alpha.size(1), dtype=torch.float64).index_add_(
+        0, target, -(alpha.double() * alpha.double().clamp_min(1e-300).log())
+    )
+    degree = torch.bincount(target, minlength=num_nodes).double()
+    keep = degree > 1
+    return float((entropy[keep] / degree[keep].log()[:, None]).mean())
+
+
+def test_auto_time_scale_starts_attention_between_uniform_and_one_hot() -> None:
+    """Tiny features (as row-normalised bag-of-words): t = sqrt(C) gives uniform attention, 'auto' does not."""
+    edge_index, gen = random_graph(60, 300, seed=8)
+    x = torch.rand(60, 5, generator=gen) * 1e-3
+    torch.manual_seed(0)
+    fixed = MetricAttnConv(5, 4, heads=2)
+    auto = MetricAttnConv(5, 4, heads=2, time_scale="auto")
+    auto.load_state_dict({**fixed.state_dict(), "time_scale_unset": torch.tensor(True)})
+    _, (used, alpha_fixed) = fixed(x, edge_index, return_attention_weights=True)
+    _, (_, alpha_auto) = auto(x, edge_index, return_attention_weights=True)
+    assert _entropy_share(alpha_fixed, used[1], 60) > 0.9999
+    assert 0.3 < _entropy_share(alpha_auto, used[1], 60) < 0.95
+    with torch.no_grad():  # t is the median squared embedding distance over the edges j != i
+        f = auto.embed(x)
+        distance = (f[edge_index[1]] - f[edge_index[0]]).double().pow(2).sum(-1)
+    assert torch.allclose(auto.time_scale.double(), distance.median(dim=0).values, rtol=1e-5)
+    assert not bool(auto.time_scale_unset)
+    again = MetricAttnConv(5, 4, heads=2, time_scale="auto")
+    again.load_state_dict(auto.state_dict())  # a loaded layer keeps its t
+    again(x * 100, edge_index)
+    assert torch.equal(again.time_scale, auto.time_scale)
+    auto.reset_parameters()
+    assert bool(auto.time_scale_unset)
+
+
+def test_auto_time_scale_without_distances_keeps_the_default_with_a_warning() -> None:
+    layer = MetricAttnConv(5, 4, heads=2, time_scale="auto")
+    with pytest.warns(UserWarning, match="no positive finite embedding distance"):
+        out = layer(torch.randn(6, 5), torch.empty(2, 0, dtype=torch.long))  # self-loops only
+    assert torch.isfinite(out).all()
+    assert torch.allclose(layer.time_scale, torch.full((2,), 2.0))
+    with pytest.raises(ValueError, match="'auto'"):
+        MetricAttnConv(5, 4, time_scale="median")

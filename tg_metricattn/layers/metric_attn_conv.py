@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,15 +30,21 @@ class MetricAttnConv(AttentionConv):
     of width ``metric_channels``; :math:`t_h > 0` is a time scale per head, learnable by
     default (stored as its logarithm). With f the identity and t fixed, the propagation is
     the Gaussian-kernel operator whose generator is (t/4)(Δ + 2∇log p·∇) (Coifman-Lafon).
-    As for L2 attention, ‖f(x_i)‖² cancels in the softmax and no per-edge differences are
-    formed. Parameters: ``embed_linear`` (W_1), ``embed_hidden`` (W_2, b_2),
+    As for L2 attention, the squared distances are taken per edge in chunks (no
+    ``E x H x D`` tensor is ever whole). Parameters: ``embed_linear`` (W_1), ``embed_hidden`` (W_2, b_2),
     ``embed_output`` (W_3), ``log_time_scale``, ``lin_value``, ``res``, ``bias``.
 
     Args:
         metric_channels: width D of each head's embedding (default ``out_channels``).
         hidden_channels: width of the hidden layer of f, shared by the heads
             (default ``heads * metric_channels``).
-        time_scale: initial t for every head (default ``sqrt(metric_channels)``).
+        time_scale: initial t for every head (default ``sqrt(metric_channels)``), or
+            ``"auto"``: on the first forward call, t_h = the median of ‖f(x_i) - f(x_j)‖² over
+            that call's edges j ≠ i (median heuristic), so that a typical score is -1 and the
+            initial attention is neither uniform nor one-hot, whatever the scale of the input;
+            kept in the ``state_dict`` (a loaded layer is not set again). Without a positive
+            finite distance (no edges besides self-loops, all embeddings equal) t stays
+            ``sqrt(metric_channels)`` with a warning.
         learn_time_scale: learn t (``True``) or keep it fixed.
         act: activation of the hidden layer, a name known to PyG or a callable.
         residual: add a learnable skip connection ``res(x_i)``.
@@ -56,7 +63,7 @@ class MetricAttnConv(AttentionConv):
         bias: bool = True,
         metric_channels: int | None = None,
         hidden_channels: int | None = None,
-        time_scale: float | None = None,
+        time_scale: float | str | None = None,
         learn_time_scale: bool = True,
         act: str | Callable[[Tensor], Tensor] = "tanh",
         residual: bool = False,
@@ -67,9 +74,12 @@ class MetricAttnConv(AttentionConv):
         for name, value in (("metric_channels", metric_channels), ("hidden_channels", hidden_channels)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None (the default); got {value!r}.")
-        if time_scale is not None and not (0.0 < time_scale < math.inf):
+        self.auto_time_scale = isinstance(time_scale, str) and time_scale == "auto"
+        if self.auto_time_scale:
+            time_scale = None
+        elif time_scale is not None and (isinstance(time_scale, str) or not 0.0 < time_scale < math.inf):
             raise ValueError(
-                f"time_scale must be a finite number > 0 or None (sqrt(metric_channels)); got {time_scale!r}."
+                f"time_scale must be a finite number > 0, 'auto' or None (sqrt(metric_channels)); got {time_scale!r}."
             )
         self.metric_channels = metric_channels if metric_channels is not None else out_channels
         self.hidden_channels = hidden_channels if hidden_channels is not None else heads * self.metric_channels
@@ -86,6 +96,7 @@ class MetricAttnConv(AttentionConv):
             self.log_time_scale = Parameter(log_t)
         else:
             self.register_buffer("log_time_scale", log_t)
+        self.register_buffer("time_scale_unset", torch.tensor(self.auto_time_scale))
         self.lin_value = Linear(width, heads * out_channels, bias=False, weight_initializer="glorot")
         self.build_residual_and_bias(residual, bias)
         self.reset_parameters()
@@ -97,6 +108,7 @@ class MetricAttnConv(AttentionConv):
             lin.reset_parameters()
         with torch.no_grad():
             self.log_time_scale.fill_(math.log(self.initial_time_scale))
+            self.time_scale_unset.fill_(self.auto_time_scale)
 
     @property
     def time_scale(self) -> Tensor:
@@ -117,6 +129,33 @@ class MetricAttnConv(AttentionConv):
         """f(x) = x W_1 + act(x W_2 + b_2) W_3, shape ``[N, heads, metric_channels]``."""
         f = self.embed_linear(x) + self.embed_output(self.act(self.embed_hidden(x)))
         return f.view(-1, self.heads, self.metric_channels)
+
+    def score_activation(self, scores: Tensor) -> Tensor:
+        """The scores; on the first call of a ``time_scale="auto"`` layer, t is set from them first."""
+        if self.auto_time_scale and bool(self.time_scale_unset):
+            scores = self._start_time_scale(scores)
+        return scores
+
+    def _start_time_scale(self, scores: Tensor) -> Tensor:
+        """Set t_h = median of the positive squared distances d = -s t (constructor docstring); rescale s."""
+        with torch.no_grad():
+            old = self.time_scale.to(scores.dtype)
+            distances = -scores.detach() * old
+            new = old.clone()
+            for h in range(self.heads):
+                d = distances[:, h]
+                d = d[torch.isfinite(d) & (d > 0)]
+                if d.numel():
+                    new[h] = d.median()
+            if not bool((new != old).any()):
+                warnings.warn(
+                    "MetricAttnConv(time_scale='auto') found no positive finite embedding distance on its first "
+                    f"batch; t stays {float(old[0]):.4g} = sqrt(metric_channels).",
+                    stacklevel=3,
+                )
+            self.log_time_scale.copy_(new.log().to(self.log_time_scale.dtype))
+            self.time_scale_unset.fill_(False)
+        return scores * (old / new)
 
     def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
         """Values W_v x_j and the squared-distance terms of f with time scale t."""
