@@ -60,6 +60,7 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
     [
         (["train", "--dataset", "NoSuchGraph"], "Unknown node dataset 'NoSuchGraph'"),
         (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["train", "--time-scale", "0"], "--time-scale must be 'auto' or a finite number > 0"),
         (["train", "--metric-weight-decay", "-1"], "--metric-weight-decay must be"),
         (["train", "--task", "graph", "--dataset", "Cora"], "needs an OGB graph dataset"),
         (["train", "--task", "mesh", "--dataset", "teapots"], "Unknown mesh dataset 'teapots'"),
@@ -404,3 +405,20 @@ def test_paired_comparison_against_values_worked_out_by_hand():
     }
     with pytest.raises(ValueError, match="same seeds"):
         paired_comparison([0.1, 0.2], [0.1])
+
+
+def test_time_scale_auto_reaches_the_metric_layers(tmp_path):
+    from tg_metricattn.experiments.checkpoint import load_checkpoint
+    from tg_metricattn.experiments.config import TrainConfig
+    from tg_metricattn.experiments.tasks import build_task
+
+    config = TrainConfig(dataset="csbm", layer="metric", time_scale="auto").resolved()
+    model = build_task(config).build_model(config)
+    assert [conv.auto_time_scale for conv in model.convs] == [True, True]
+    gat = TrainConfig(dataset="csbm", layer="gat", time_scale="auto").resolved()
+    assert gat.layer_kwargs() == {}  # only metric attention has a time scale
+    out = tmp_path / "auto"
+    argv = ["train", "--dataset", "csbm", "--layer", "metric", "--time-scale", "auto", *TINY, "--out", str(out)]
+    assert main(argv) == 0
+    state = load_checkpoint(out / "run_0" / "best_model.pt")["model"]
+    assert not bool(state["convs.0.time_scale_unset"]) and not bool(state["convs.1.time_scale_unset"])

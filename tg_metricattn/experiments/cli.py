@@ -125,6 +125,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     model.add_argument("--weight-decay", type=float, help="Adam weight decay")
     model.add_argument("--lr-step", type=int, help="halve the learning rate every N epochs (0: never)")
     model.add_argument(
+        "--time-scale",
+        help="metric attention's initial t: 'auto' (median squared embedding distance of the first batch) "
+        "or a number (default sqrt(channels))",
+    )
+    model.add_argument(
         "--metric-weight-decay",
         type=float,
         help="weight decay of metric attention's f and log t (default: --weight-decay)",
@@ -188,6 +193,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "val_per_class": args.val_per_class,
         "checkpoint_every": args.checkpoint_every,
         "metric_weight_decay": args.metric_weight_decay,
+        "time_scale": args.time_scale,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

@@ -78,6 +78,7 @@ class TrainConfig:
     last epoch (0: after every epoch); ``best_model.pt`` is written whenever the best changes.
     ``metric_weight_decay`` is the weight decay of metric attention's f and log t
     (:func:`~tg_metricattn.models.metric_parameter_groups`; ``None``: the same as ``weight_decay``).
+    ``time_scale`` (``'auto'`` or a number > 0) is passed to metric-attention layers.
     """
 
     task: str = "node"
@@ -112,6 +113,7 @@ class TrainConfig:
     val_per_class: int = 30
     checkpoint_every: float = 60.0
     metric_weight_decay: float | None = None
+    time_scale: str | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -164,6 +166,13 @@ class TrainConfig:
             raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
         if self.metric_weight_decay is not None and not 0 <= self.metric_weight_decay < math.inf:
             raise ValueError(f"--metric-weight-decay must be a finite number >= 0, got {self.metric_weight_decay}.")
+        if self.time_scale is not None and self.time_scale != "auto":
+            try:
+                ok = 0 < float(self.time_scale) < math.inf
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {self.time_scale!r}.")
         if not 0 <= self.checkpoint_every < math.inf:
             raise ValueError(f"--checkpoint-every must be a finite number >= 0, got {self.checkpoint_every}.")
         if self.batch_size < 0:
@@ -185,6 +194,12 @@ class TrainConfig:
         features = self.features.split(",")
         if not features or any(f not in ("xyz", "hks") for f in features):
             raise ValueError(f"--features must be 'xyz', 'hks' or 'xyz,hks', got {self.features!r}.")
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """Extra arguments of the attention layers: ``time_scale`` for metric attention when set."""
+        if self.time_scale is None or self.layer != "metric":
+            return {}
+        return {"time_scale": "auto" if self.time_scale == "auto" else float(self.time_scale)}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dictionary."""

@@ -134,7 +134,10 @@ class NodeTask(Task):
 
     def build_model(self, config: TrainConfig) -> nn.Module:
         c = config
-        return AttentionNet(c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout)
+        return AttentionNet(
+            c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout,
+            layer_kwargs=c.layer_kwargs(),
+        )  # fmt: skip
 
     def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
         model.train()
@@ -217,11 +220,12 @@ class MeshTask(Task):
                 c.heads,
                 c.dropout,
                 gradient_features=c.gradient_features,
+                layer_kwargs=c.layer_kwargs(),
             )
         encoder = nn.Linear(self.in_channels, c.heads * c.hidden)
         return AttentionNet(
             c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout,
-            output="linear", encoder=encoder,
+            output="linear", encoder=encoder, layer_kwargs=c.layer_kwargs(),
         )  # fmt: skip
 
     def _rotated(self, mesh: Data) -> Data:
@@ -333,7 +337,7 @@ class GraphTask(Task):
             encoder = nn.Linear(self.in_channels, width)
         return AttentionNet(
             c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout,
-            output="linear", encoder=encoder, pool=True,
+            output="linear", encoder=encoder, pool=True, layer_kwargs=c.layer_kwargs(),
         )  # fmt: skip
 
     def _loss(self, out: Tensor, y: Tensor) -> Tensor:

@@ -36,6 +36,7 @@ class AttentionNet(nn.Module):
         encoder: optional module mapping the raw input to ``heads * hidden`` features
             (e.g. OGB's ``AtomEncoder``); then hidden layers also get residual connections.
         pool: average the node features per graph (``batch``) before the linear head.
+        layer_kwargs: further arguments of every attention layer (e.g. ``{"time_scale": "auto"}``).
     """
 
     def __init__(
@@ -51,10 +52,12 @@ class AttentionNet(nn.Module):
         output: str = "conv",
         encoder: nn.Module | None = None,
         pool: bool = False,
+        layer_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
         if output not in ("conv", "linear"):
             raise ValueError(f"output must be 'conv' or 'linear', got {output!r}.")
+        kwargs = dict(layer_kwargs or {})
         conv = layer_class(layer)
         self.layer_name, self.dropout, self.output, self.pool = layer, dropout, output, pool
         self.encoder = encoder
@@ -64,10 +67,10 @@ class AttentionNet(nn.Module):
         self.convs = nn.ModuleList()
         channels = width if encoder is not None else in_channels
         for _ in range(num_hidden):
-            self.convs.append(conv(channels, hidden, heads=heads, dropout=dropout))
+            self.convs.append(conv(channels, hidden, heads=heads, dropout=dropout, **kwargs))
             channels = width
         if output == "conv":
-            self.convs.append(conv(channels, out_channels, heads=out_heads, concat=False, dropout=dropout))
+            self.convs.append(conv(channels, out_channels, heads=out_heads, concat=False, dropout=dropout, **kwargs))
             self.head = None
         else:
             self.head = nn.Linear(channels, out_channels)

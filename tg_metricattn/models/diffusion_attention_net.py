@@ -59,14 +59,22 @@ class DiffusionAttentionBlock(nn.Module):
         heads: attention heads (concatenated; ``width`` must be a multiple).
         dropout: dropout inside the MLP.
         gradient_features: add :class:`~tg_metricattn.layers.SpatialGradientFeatures` of ``h``.
+        layer_kwargs: further arguments of the attention layer (e.g. ``{"time_scale": "auto"}``).
     """
 
     def __init__(
-        self, width: int, layer: str | None, heads: int = 4, dropout: float = 0.5, gradient_features: bool = False
+        self,
+        width: int,
+        layer: str | None,
+        heads: int = 4,
+        dropout: float = 0.5,
+        gradient_features: bool = False,
+        layer_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
         self.diffusion = SpectralHeatDiffusion(width)
-        self.attention = None if layer is None else layer_class(layer)(width, width // heads, heads=heads)
+        kwargs = dict(layer_kwargs or {})
+        self.attention = None if layer is None else layer_class(layer)(width, width // heads, heads=heads, **kwargs)
         self.gradient = SpatialGradientFeatures(width) if gradient_features else None
         parts = 2 + (self.attention is not None) + (self.gradient is not None)
         self.mlp = nn.Sequential(
@@ -112,6 +120,7 @@ class DiffusionAttentionNet(nn.Module):
         heads: attention heads (default 4; ``width`` must be a multiple).
         dropout: dropout inside the blocks' MLPs (default 0.5, as DiffusionNet).
         gradient_features: add spatial gradient features in every block (default ``False``).
+        layer_kwargs: further arguments of the attention layers (e.g. ``{"time_scale": "auto"}``).
 
     Shapes:
         - input: ``x`` ``[V, in_channels]``, ``edge_index`` ``[2, E]`` (the mesh edges),
@@ -132,6 +141,7 @@ class DiffusionAttentionNet(nn.Module):
         heads: int = 4,
         dropout: float = 0.5,
         gradient_features: bool = False,
+        layer_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width)):
@@ -146,7 +156,8 @@ class DiffusionAttentionNet(nn.Module):
         self.layer_name = layer
         self.encoder = nn.Linear(in_channels, width)
         self.blocks = nn.ModuleList(
-            DiffusionAttentionBlock(width, layer, heads, dropout, gradient_features) for _ in range(blocks)
+            DiffusionAttentionBlock(width, layer, heads, dropout, gradient_features, layer_kwargs)
+            for _ in range(blocks)
         )
         self.head = nn.Linear(width, out_channels)
 
