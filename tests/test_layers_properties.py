@@ -199,7 +199,7 @@ def test_squared_distance_kernel_gives_the_same_in_chunks(monkeypatch) -> None:
 def _entropy_share(alpha: torch.Tensor, target: torch.Tensor, num_nodes: int) -> float:
     """Mean over nodes of the attention entropy divided by log(in-degree): 1 = uniform, 0 = one-hot."""
     entropy = torch.zeros(num_nodes, alpha.size(1), dtype=torch.float64).index_add_(
-        0, target, -(alpha.double() * alpha.double().clamp_min(1e-300).log())
+        0, target, -(alpha.detach().double() * alpha.detach().double().clamp_min(1e-300).log())
     )
     degree = torch.bincount(target, minlength=num_nodes).double()
     keep = degree > 1
