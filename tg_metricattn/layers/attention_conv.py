@@ -23,7 +23,7 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
 from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
-from tg_metricattn.layers.edge_softmax import edge_softmax, shift_by_target_max
+from tg_metricattn.layers.edge_softmax import edge_softmax
 from tg_metricattn.layers.graph_cache import GRAPH_CACHE
 from tg_metricattn.layers.graph_input import (
     Adjacency,
@@ -187,9 +187,7 @@ class AttentionConv(MessagePassing):
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
         if self.check_finite:
             check_finite_scores(scores)
-        if scores.dtype != value.dtype:  # float64 squared-distance scores: shift, then the value dtype
-            scores = shift_by_target_max(scores, target, graph.num_targets).to(value.dtype)
-        alpha = edge_softmax(scores, target, graph.num_targets)
+        alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype)
         dropped = F.dropout(alpha, p=self.dropout, training=self.training)
         if csr_graph is not None:
             out = aggregate(dropped, value, csr_graph)

@@ -73,8 +73,8 @@ def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor | fl
 
     Each score depends on y_i and y_j alone, so a node's attention depends only on its
     in-neighbourhood, with the accuracy of the direct formula; distances are summed in
-    float64 (finite for float32 embeddings up to 1e150; the layer shifts the scores by each
-    target's maximum before casting them back for the softmax).
+    float64 (finite for float32 embeddings up to 1e150); the edge softmax subtracts each
+    target's maximum in float64 and gives the weights in the values' dtype.
 
     Args:
         y_dst: target embeddings ``[N_dst, H, D]``.
