@@ -28,6 +28,7 @@ from tg_metricattn.diagnostics import (
     graph_laplacian,
     heat_apply,
     heat_curve,
+    heat_curves,
     knn_edge_index,
     laplacian_eigenpairs,
     learned_edge_lengths,
@@ -311,6 +312,9 @@ def test_heat_curve_matches_dense_expm_for_every_kind_of_laplacian():
         expected = np.stack([scipy.linalg.expm(-t * dense) @ x for t in times], axis=1)
         got = heat_curve(lap, x, times)
         assert np.abs(got - expected).max() <= 1e-6 * np.abs(x).max(), name
+        first, second = heat_curves(lap, np.stack([x, -2 * x], axis=1), times)  # one symmetric form, two bases
+        assert np.abs(first - expected).max() <= 1e-6 * np.abs(x).max(), name
+        assert np.abs(second + 2 * expected).max() <= 2e-6 * np.abs(x).max(), name
     with pytest.raises(ValueError, match="increasing"):
         heat_curve(cases["rw"], x, [1.0, 0.5])
     with pytest.raises(ValueError, match="one signal"):

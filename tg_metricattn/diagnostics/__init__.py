@@ -29,7 +29,13 @@ from tg_metricattn.diagnostics.edge_lengths import (
     layer_embedding,
     learned_edge_lengths,
 )
-from tg_metricattn.diagnostics.heat import HeatConvergenceError, heat_apply, heat_curve, symmetrizing_weights
+from tg_metricattn.diagnostics.heat import (
+    HeatConvergenceError,
+    heat_apply,
+    heat_curve,
+    heat_curves,
+    symmetrizing_weights,
+)
 from tg_metricattn.diagnostics.laplacians import (
     LAPLACIAN_KINDS,
     ReferenceLaplacian,
@@ -93,6 +99,7 @@ __all__ = [
     "grid_minimum",
     "heat_apply",
     "heat_curve",
+    "heat_curves",
     "knn_edge_index",
     "laplacian_eigenpairs",
     "layer_embedding",

@@ -17,7 +17,7 @@ Two estimates, each with its relative residual at ``t*``:
    mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²). ``X`` holds random Gaussian
    signals and, when given, the layer's input features, each column scaled to unit norm;
    ``exp(-t L) x`` for all grid times comes from one Krylov decomposition per probe
-   column (:func:`~tg_metricattn.diagnostics.heat.heat_curve`), shared by all heads of a layer.
+   column (:func:`~tg_metricattn.diagnostics.heat.heat_curves`), shared by all heads of a layer.
 
 ``P`` is row-stochastic, i.e. random-walk like, so the default reference is the
 random-walk Laplacian ``L = I - D^{-1} A`` (``P 1 = exp(-t L) 1 = 1``); the symmetric,
@@ -33,8 +33,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import norm as sparse_norm
 
 from tg_metricattn.diagnostics._validation import as_signals, as_square_csr, same_size
-from tg_metricattn.diagnostics.heat import heat_curve
-from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian
+from tg_metricattn.diagnostics.heat import heat_curves
+from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian, matrix_and_kind
 
 __all__ = [
     "DiffusionFit",
@@ -68,16 +68,10 @@ class DiffusionFit:
         return asdict(self)
 
 
-def _laplacian_matrix(laplacian: ReferenceLaplacian | sp.spmatrix) -> tuple[sp.csr_matrix, str]:
-    if isinstance(laplacian, ReferenceLaplacian):
-        return laplacian.matrix, laplacian.kind
-    return as_square_csr(laplacian, "L"), "custom"
-
-
 def fit_time_least_squares(P, laplacian: ReferenceLaplacian | sp.spmatrix) -> tuple[float, float]:
     """``(t_ls, residual)`` of ``I - P ≈ t L`` on the pattern of ``L`` (closed form, see module docstring)."""
     P = as_square_csr(P, "P")
-    L, _ = _laplacian_matrix(laplacian)
+    L, _ = matrix_and_kind(laplacian)
     same_size(P, L, "P", "L")
     generator = sp.csr_matrix(sp.eye(P.shape[0]) - P)
     denom = float(L.multiply(L).sum())
@@ -141,9 +135,9 @@ def probe_residuals(mats: list, laplacian: ReferenceLaplacian | sp.spmatrix, pro
     """``r_h(t_i) = ‖P_h X - exp(-t_i L) X‖_F / ‖X‖_F`` for every matrix ``P_h`` and time: ``[H, T]``.
 
     The heat flow of each probe column is computed once for all times and all matrices
-    (:func:`~tg_metricattn.diagnostics.heat.heat_curve`).
+    (:func:`~tg_metricattn.diagnostics.heat.heat_curves`).
     """
-    L, _ = _laplacian_matrix(laplacian)
+    L, _ = matrix_and_kind(laplacian)
     mats = [as_square_csr(P, "P") for P in mats]
     for P in mats:
         same_size(P, L, "P", "L")
@@ -151,8 +145,7 @@ def probe_residuals(mats: list, laplacian: ReferenceLaplacian | sp.spmatrix, pro
     times = np.asarray(times, dtype=np.float64)
     PX = [P @ X for P in mats]
     squared = np.zeros((len(mats), times.size))
-    for j in range(X.shape[1]):
-        flow = heat_curve(laplacian, X[:, j], times)  # [N, T]
+    for j, flow in enumerate(heat_curves(laplacian, X, times)):  # flow: [N, T]
         for h, target in enumerate(PX):
             squared[h] += ((target[:, j, None] - flow) ** 2).sum(axis=0)
     return np.sqrt(squared) / float(np.linalg.norm(X))
@@ -182,7 +175,7 @@ def fit_time_probes(
     Evaluated on the :func:`time_grid` of ``bounds`` (default :func:`default_time_bounds`)
     and refined by :func:`grid_minimum`.
     """
-    L, _ = _laplacian_matrix(laplacian)
+    L, _ = matrix_and_kind(laplacian)
     times = time_grid(bounds if bounds is not None else default_time_bounds(L))
     return grid_minimum(times, probe_residuals([P], laplacian, probes, times)[0])
 
@@ -205,7 +198,7 @@ def fit_diffusion_times(
         seed: seed of the random probes.
         bounds: search interval of ``t`` for the probe fit (default: :func:`default_time_bounds`).
     """
-    L, kind = _laplacian_matrix(laplacian)
+    L, kind = matrix_and_kind(laplacian)
     times = time_grid(bounds if bounds is not None else default_time_bounds(L))
     X = probe_signals(L.shape[0], num_random, features, seed)
     residuals = probe_residuals(mats, laplacian, X, times)

@@ -5,7 +5,7 @@ Two ways, both with sparse matrix-vector products with ``L`` only:
 - :func:`heat_apply` ``(L, X, t)``: one time, :func:`scipy.sparse.linalg.expm_multiply`
   (truncated Taylor series with scaling, Al-Mohy & Higham 2011), cost
   ``O(nnz(L) · K · (1 + t ‖L‖_1))`` for ``K`` signals.
-- :func:`heat_curve` ``(L, x, times)``: a whole grid of times for one signal. When ``L``
+- :func:`heat_curves` ``(L, X, times)``: a whole grid of times for each signal. When ``L``
   is similar to a symmetric matrix, ``L = W^{-1/2} S W^{1/2}`` with ``w > 0`` (the
   random-walk Laplacian of an undirected graph with ``W = D``, a mesh's ``M^{-1} L_cot``
   with ``W = M``, any symmetric ``L`` with ``W = I``), it is a Lanczos (Krylov)
@@ -23,23 +23,21 @@ Two ways, both with sparse matrix-vector products with ``L`` only:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import expm_multiply
 
-from tg_metricattn.diagnostics._validation import as_signals, as_square_csr
-from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian
+from tg_metricattn.diagnostics._validation import as_signals
+from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian, matrix_and_kind
 
-__all__ = ["HeatConvergenceError", "heat_apply", "heat_curve", "symmetrizing_weights"]
+__all__ = ["HeatConvergenceError", "heat_apply", "heat_curve", "heat_curves", "symmetrizing_weights"]
 
 
 class HeatConvergenceError(RuntimeError):
     """The Lanczos approximation of ``exp(-t L) x`` did not reach its tolerance."""
-
-
-def _matrix(laplacian: ReferenceLaplacian | sp.spmatrix) -> sp.csr_matrix:
-    return laplacian.matrix if isinstance(laplacian, ReferenceLaplacian) else as_square_csr(laplacian, "L")
 
 
 def heat_apply(laplacian: ReferenceLaplacian | sp.spmatrix, signals, t: float) -> np.ndarray:
@@ -53,7 +51,7 @@ def heat_apply(laplacian: ReferenceLaplacian | sp.spmatrix, signals, t: float) -
     Returns:
         ``[N, K]`` float64 array (a vector input gives one column).
     """
-    L = _matrix(laplacian)
+    L, _ = matrix_and_kind(laplacian)
     X = as_signals(signals, L.shape[0])
     t = float(t)
     if not np.isfinite(t) or t < 0:
@@ -70,20 +68,24 @@ def symmetrizing_weights(laplacian: ReferenceLaplacian | sp.spmatrix, rtol: floa
     matrix); zero entries (unreferenced vertices, isolated nodes, whose rows are diagonal)
     become 1.
     """
-    L = _matrix(laplacian)
+    form = _symmetric_form(laplacian, rtol)
+    return None if form is None else form[1] ** 2
+
+
+def _symmetric_form(laplacian: ReferenceLaplacian | sp.spmatrix, rtol: float = 1e-10):
+    """``(S, sqrt(w))`` with ``S = W^{1/2} L W^{-1/2}`` made exactly symmetric, or ``None`` (see above)."""
+    L, kind = matrix_and_kind(laplacian)
     w = np.ones(L.shape[0])
-    if isinstance(laplacian, ReferenceLaplacian):
-        if laplacian.kind == "cotangent" and laplacian.mass is not None:
-            w = np.asarray(laplacian.mass.diagonal(), dtype=np.float64)
-        elif laplacian.kind == "rw" and laplacian.degree is not None:
-            w = np.asarray(laplacian.degree, dtype=np.float64)
-        w = np.where(w > 0, w, 1.0)
-    root = np.sqrt(w)
-    S = sp.diags(root) @ L @ sp.diags(1.0 / root)
+    if kind == "cotangent" and laplacian.mass is not None:
+        w = np.asarray(laplacian.mass.diagonal(), dtype=np.float64)
+    elif kind == "rw" and laplacian.degree is not None:
+        w = np.asarray(laplacian.degree, dtype=np.float64)
+    root = np.sqrt(np.where(w > 0, w, 1.0))
+    S = sp.csr_matrix(sp.diags(root) @ L @ sp.diags(1.0 / root))
     scale = sp.linalg.norm(S)
     if scale > 0 and sp.linalg.norm(S - S.T) > rtol * scale:
         return None
-    return w
+    return sp.csr_matrix((S + S.T) / 2), root  # exact symmetry for the Lanczos recurrence
 
 
 def _lanczos_heat(S: sp.csr_matrix, b: np.ndarray, times: np.ndarray, tol: float, max_steps: int) -> np.ndarray:
@@ -128,37 +130,45 @@ def _lanczos_heat(S: sp.csr_matrix, b: np.ndarray, times: np.ndarray, tol: float
     )
 
 
-def heat_curve(
-    laplacian: ReferenceLaplacian | sp.spmatrix, signal, times, tol: float = 1e-6, max_steps: int = 5000
-) -> np.ndarray:
-    """``exp(-t_i L) x`` for one signal ``x`` [N] and every time in ``times`` [T] (module docstring).
+def heat_curves(
+    laplacian: ReferenceLaplacian | sp.spmatrix, signals, times, tol: float = 1e-6, max_steps: int = 5000
+) -> Iterator[np.ndarray]:
+    """``exp(-t_i L) x`` for every time in ``times`` [T], one ``[N, T]`` array per column ``x`` of ``signals``.
+
+    The symmetric form of ``L`` (module docstring) is built once for all columns; each
+    column then has its own Lanczos basis, so only one ``[N, T]`` curve is held at a time.
 
     Args:
         laplacian: a :class:`ReferenceLaplacian` or a sparse square matrix ``L``.
-        signal: ``x`` [N] (numpy or torch).
+        signals: ``X`` [N] or [N, K] (numpy or torch).
         times: increasing times ``>= 0``.
         tol: tolerance of the Lanczos error estimate, relative to ``‖W^{1/2} x‖``.
         max_steps: most Lanczos steps (a :class:`HeatConvergenceError` beyond).
-
-    Returns:
-        ``[N, T]`` float64 array, column ``i`` is ``exp(-t_i L) x``.
     """
-    L = _matrix(laplacian)
-    x = as_signals(signal, L.shape[0], "signal")
-    if x.shape[1] != 1:
-        raise ValueError(f"heat_curve takes one signal [N]; got {x.shape[1]} columns.")
+    L, _ = matrix_and_kind(laplacian)
+    X = as_signals(signals, L.shape[0], "signals")
     times = np.asarray(times, dtype=np.float64).ravel()
     if times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0 or np.any(np.diff(times) <= 0):
         raise ValueError("times must be a non-empty, strictly increasing sequence of finite numbers >= 0.")
-    w = symmetrizing_weights(laplacian)
-    if w is not None:
-        root = np.sqrt(w)
-        S = sp.csr_matrix(sp.diags(root) @ L @ sp.diags(1.0 / root))
-        S = (S + S.T) / 2  # exact symmetry for the Lanczos recurrence
-        return _lanczos_heat(S, root * x[:, 0], times, tol, max_steps) / root[:, None]
-    out, z, previous = np.empty((x.shape[0], times.size)), x[:, 0], 0.0
-    for i, t in enumerate(times):
-        if t > previous:
-            z = expm_multiply(-(t - previous) * L, z)
-        out[:, i], previous = z, t
-    return out
+    form = _symmetric_form(laplacian)
+    for x in X.T:
+        if form is not None:
+            S, root = form
+            yield _lanczos_heat(S, root * x, times, tol, max_steps) / root[:, None]
+            continue
+        out, z, previous = np.empty((x.size, times.size)), x, 0.0
+        for i, t in enumerate(times):
+            if t > previous:
+                z = expm_multiply(-(t - previous) * L, z)
+            out[:, i], previous = z, t
+        yield out
+
+
+def heat_curve(
+    laplacian: ReferenceLaplacian | sp.spmatrix, signal, times, tol: float = 1e-6, max_steps: int = 5000
+) -> np.ndarray:
+    """:func:`heat_curves` of one signal ``x`` [N]: ``[N, T]``, column ``i`` is ``exp(-t_i L) x``."""
+    x = as_signals(signal, matrix_and_kind(laplacian)[0].shape[0], "signal")
+    if x.shape[1] != 1:
+        raise ValueError(f"heat_curve takes one signal [N]; got {x.shape[1]} columns.")
+    return next(heat_curves(laplacian, x, times, tol, max_steps))

@@ -26,9 +26,17 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from torch import Tensor
 from torch_geometric.utils import get_laplacian
 
+from tg_metricattn.diagnostics._validation import as_square_csr
 from tg_metricattn.geometry import generalized_eigenpairs, laplacian_and_mass
 
-__all__ = ["LAPLACIAN_KINDS", "ReferenceLaplacian", "graph_laplacian", "laplacian_eigenpairs", "mesh_laplace_operator"]
+__all__ = [
+    "LAPLACIAN_KINDS",
+    "ReferenceLaplacian",
+    "graph_laplacian",
+    "laplacian_eigenpairs",
+    "matrix_and_kind",
+    "mesh_laplace_operator",
+]
 
 LAPLACIAN_KINDS = ("rw", "sym", "combinatorial", "cotangent")
 
@@ -55,6 +63,13 @@ class ReferenceLaplacian:
     @property
     def num_nodes(self) -> int:
         return self.matrix.shape[0]
+
+
+def matrix_and_kind(laplacian: ReferenceLaplacian | sp.spmatrix) -> tuple[sp.csr_matrix, str]:
+    """``(L, kind)`` of a :class:`ReferenceLaplacian`, or of a plain square matrix (kind ``"custom"``)."""
+    if isinstance(laplacian, ReferenceLaplacian):
+        return laplacian.matrix, laplacian.kind
+    return as_square_csr(laplacian, "L"), "custom"
 
 
 def graph_laplacian(
