@@ -239,3 +239,12 @@ def test_auto_time_scale_without_distances_keeps_the_default_with_a_warning() ->
     assert torch.allclose(layer.time_scale, torch.full((2,), 2.0))
     with pytest.raises(ValueError, match="'auto'"):
         MetricAttnConv(5, 4, time_scale="median")
+
+
+def test_a_metric_layer_without_auto_time_scale_loads_older_state_dicts() -> None:
+    """Only time_scale='auto' layers carry the 'not yet set' flag: checkpoints saved before it still load."""
+    layer = MetricAttnConv(5, 4, heads=2)
+    assert not any("time_scale_unset" in k for k in layer.state_dict())
+    older = {k: v for k, v in layer.state_dict().items()}
+    MetricAttnConv(5, 4, heads=2).load_state_dict(older)  # strict
+    assert "time_scale_unset" in MetricAttnConv(5, 4, heads=2, time_scale="auto").state_dict()

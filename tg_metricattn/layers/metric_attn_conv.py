@@ -96,7 +96,8 @@ class MetricAttnConv(AttentionConv):
             self.log_time_scale = Parameter(log_t)
         else:
             self.register_buffer("log_time_scale", log_t)
-        self.register_buffer("time_scale_unset", torch.tensor(self.auto_time_scale))
+        if self.auto_time_scale:  # only these layers carry it: state_dicts of the others stay as they were
+            self.register_buffer("time_scale_unset", torch.tensor(True))
         self.lin_value = Linear(width, heads * out_channels, bias=False, weight_initializer="glorot")
         self.build_residual_and_bias(residual, bias)
         self.reset_parameters()
@@ -108,7 +109,8 @@ class MetricAttnConv(AttentionConv):
             lin.reset_parameters()
         with torch.no_grad():
             self.log_time_scale.fill_(math.log(self.initial_time_scale))
-            self.time_scale_unset.fill_(self.auto_time_scale)
+            if self.auto_time_scale:
+                self.time_scale_unset.fill_(True)
 
     @property
     def time_scale(self) -> Tensor:
