@@ -1,4 +1,4 @@
-"""The ``tgma`` command line: ``demo``, ``train``, ``compare``, ``ogb`` and ``diagnose``.
+"""The ``tgma`` command line: ``demo``, ``train``, ``compare``, ``ogb``, ``paper`` and ``diagnose``.
 
 Run ``tgma <command> --help`` for the options of each. Errors in the arguments or the
 data end the program with a one-line message and a non-zero exit status (2 for bad
@@ -55,6 +55,20 @@ def _layer_list(text: str) -> list[str]:
         choices = ",".join((*LAYER_NAMES, NO_LAYER))
         raise argparse.ArgumentTypeError(f"unknown layer(s) {unknown or text!r}; choose from {choices}")
     return layers
+
+
+def _name_list(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,0.2, got {text!r}") from None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True) -> None:
@@ -245,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     ogb.add_argument("--runs", type=_positive_int, default=10, help="runs (default 10)")
     ogb.add_argument("--out", help="results folder (default runs/ogb-<dataset>-<layer>)")
 
+    paper = sub.add_parser("paper", help="the metric-attention paper's experiments: two moons and digits, IPN")
+    paper.add_argument("--datasets", type=_name_list, default=["moons", "digits"], help="moons, digits (both)")
+    paper.add_argument("--noise", type=_float_list, default=[0.1, 0.2], help="moons noise levels (0.1,0.2)")
+    paper.add_argument("--layers", type=_name_list, default=["dot", "l2", "metric", "gat"], help="dot,l2,metric,gat")
+    paper.add_argument("--graphs", type=_name_list, default=["knn", "complete"], help="knn, complete (both)")
+    paper.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1 (default 10)")
+    paper.add_argument("--epochs", type=_positive_int, default=100, help="epochs per run (default 100)")
+    paper.add_argument("--width", type=_positive_int, default=32, help="hidden width of IPN (default 32)")
+    paper.add_argument("--heads", type=_positive_int, default=1, help="attention heads per block (default 1)")
+    paper.add_argument("--blocks", type=_positive_int, default=2, help="attention blocks (default 2)")
+    paper.add_argument("--k", type=_positive_int, default=10, help="neighbours of the knn graph (default 10)")
+    paper.add_argument("--batch-size", type=int, default=64, help="points per complete-graph batch (default 64)")
+    paper.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
+    paper.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default 0)")
+    paper.add_argument("--points", type=_positive_int, default=1000, help="moons: points drawn (default 1000)")
+    paper.add_argument("--out", default="runs/paper", help="results folder (default runs/paper); resumable")
+    paper.add_argument("--no-progress", action="store_true", help="no line per run")
+
     diag = sub.add_parser("diagnose", help="attention vs heat diffusion for a trained run")
     diag.add_argument("--checkpoint", required=True, metavar="DIR", help="a run folder (or its parent)")
     diag.add_argument("--out", help="where to write diagnostics.json and plots (default DIR/diagnostics)")
@@ -297,6 +329,27 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
         return 0
     progress = not args.no_progress
+    if args.command == "paper":
+        from tg_metricattn.experiments.paper import PaperConfig, run_paper
+
+        config = PaperConfig(
+            datasets=tuple(args.datasets),
+            noises=tuple(args.noise),
+            layers=tuple(args.layers),
+            graphs=tuple(args.graphs),
+            seeds=args.seeds,
+            epochs=args.epochs,
+            width=args.width,
+            heads=args.heads,
+            blocks=args.blocks,
+            k=args.k,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            num_points=args.points,
+        )
+        run_paper(config, args.out, progress)
+        return 0
     if args.command == "train":
         from tg_metricattn.experiments.train import train_command
 

@@ -63,15 +63,19 @@ def plot_violin(values: dict[str, Sequence[float]], path: str | os.PathLike, yla
 
 
 def plot_mean_curves(
-    curves: dict[str, dict[str, list[list[float]]]], path: str | os.PathLike, metric: str = "accuracy"
+    curves: dict[str, dict[str, list[list[float]]]],
+    path: str | os.PathLike,
+    metric: str = "accuracy",
+    keys: tuple[str, str] = ("train_loss", "val_metric"),
 ) -> Path:
-    """Mean ± std over seeds of the training loss and the validation metric, per layer.
+    """Mean ± std over seeds of two curves per layer (default: training loss and validation metric).
 
     ``curves[layer][key]`` is one list per seed (runs that stopped early are padded with their last value).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    labels = ("training loss", f"validation {metric}")
-    for ax, key, label in zip(axes, ("train_loss", "val_metric"), labels, strict=True):
+    names = {"train_loss": "training loss", "val_metric": f"validation {metric}", "test_accuracy": "test accuracy"}
+    labels = [names.get(key, key.replace("_", " ")) for key in keys]
+    for ax, key, label in zip(axes, keys, labels, strict=True):
         for layer, per_key in curves.items():
             runs = per_key.get(key) or []
             if not runs:

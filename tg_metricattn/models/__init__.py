@@ -1,4 +1,5 @@
-"""Networks built from the layers: attention stacks (nodes, meshes, graphs) and the mesh diffusion-attention net.
+"""Networks built from the layers: attention stacks (nodes, meshes, graphs), the mesh
+diffusion-attention net, and IPN for vector data (the metric-attention paper).
 
 Import models from here without the command line::
 
@@ -7,10 +8,12 @@ Import models from here without the command line::
 
 from tg_metricattn.models.attention_net import AttentionNet
 from tg_metricattn.models.diffusion_attention_net import DiffusionAttentionBlock, DiffusionAttentionNet
+from tg_metricattn.models.ipn import IPN
 from tg_metricattn.models.layer_registry import LAYERS, count_parameters, layer_class
 from tg_metricattn.models.parameter_groups import metric_parameter_groups
 
 __all__ = [
+    "IPN",
     "LAYERS",
     "AttentionNet",
     "DiffusionAttentionBlock",
