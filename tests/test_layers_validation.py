@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch_geometric.typing import SparseTensor
 
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 
@@ -34,6 +35,9 @@ def test_errors_name_the_problem(cls) -> None:
         layer(x, [[0, 1], [1, 0]])
     with pytest.raises(ValueError, match=r"transposed adjacency"):
         layer(x, torch.sparse_coo_tensor(EDGES, torch.ones(3), (3, 4)))
+    sparse_tensor = object.__new__(SparseTensor)  # torch_sparse is not installed: PyG's stand-in class
+    with pytest.raises(TypeError, match=r"SparseTensor is not supported.*adj_t.to_torch_sparse_csr_tensor\(\)"):
+        layer(x, sparse_tensor)
 
 
 def test_nan_check_is_opt_in() -> None:

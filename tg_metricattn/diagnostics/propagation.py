@@ -73,9 +73,6 @@ def propagation_matrix(layer: AttentionConv, x, edge_index) -> list[sp.csr_matri
         if alpha.dim() == 1:
             alpha = alpha[:, None]
         return weights_to_matrices(edge, alpha.reshape(edge.size(1), -1), shape)
-    if not isinstance(used, Tensor):  # torch_sparse SparseTensor (adj_t)
-        row, col, value = used.coo()
-        return weights_to_matrices(torch.stack([col, row]), value, shape)
     return weights_to_matrices(used, alpha, shape)
 
 

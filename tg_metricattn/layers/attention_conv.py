@@ -164,12 +164,12 @@ class AttentionConv(MessagePassing):
             x: node features ``[N, F]`` or a pair ``(x_src [N_src, F_src], x_dst [N_dst, F_dst])``.
             edge_index: ``[2, E]`` indices (row 0 source j, row 1 target i), or the
                 transposed adjacency ``adj_t [N_dst, N_src]`` as a torch sparse COO/CSR
-                tensor or a torch_sparse ``SparseTensor``.
+                tensor (for a torch_sparse ``SparseTensor``: ``adj_t.to_torch_sparse_csr_tensor()``).
             size: ``(N_src, N_dst)``; must match the features when given.
             return_attention_weights: if ``True`` also return the weights as PyG's
                 ``GATConv`` does: ``(edge_index_used, alpha [E_used, heads])`` for an edge
-                index, ``(adj_t, alpha)`` for a torch sparse input, a ``SparseTensor`` for
-                a ``SparseTensor`` input. ``alpha`` is taken before attention dropout.
+                index, ``(adj_t, alpha)`` for a torch sparse input. ``alpha`` is taken
+                before attention dropout.
 
         Returns:
             ``[N_dst, heads * out_channels]`` (or ``[N_dst, out_channels]`` if not ``concat``).

@@ -2,10 +2,12 @@
 
 Node features come as one tensor ``x`` (source = target nodes) or a pair
 ``(x_src, x_dst)`` (bipartite message passing, e.g. NeighborLoader mini-batches).
-The graph comes as a ``[2, E]`` edge index (row 0 = source j, row 1 = target i), a torch
-sparse adjacency (COO or CSR) or a torch_sparse ``SparseTensor``. As everywhere in PyG,
-a sparse adjacency is the *transposed* adjacency ``adj_t`` of shape ``[N_dst, N_src]``:
-its row is the target and its column the source.
+The graph comes as a ``[2, E]`` edge index (row 0 = source j, row 1 = target i) or a
+torch sparse adjacency (COO or CSR). As everywhere in PyG, a sparse adjacency is the
+*transposed* adjacency ``adj_t`` of shape ``[N_dst, N_src]``: its row is the target and
+its column the source. torch_sparse's ``SparseTensor`` is not accepted (torch-sparse has
+no wheel for this torch and PyG moves to torch.sparse): pass
+``adj_t.to_torch_sparse_csr_tensor()``, the same adjacency as a torch CSR tensor.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch_geometric.utils import (
 )
 
 NodeFeatures = Tensor | tuple[Tensor, Tensor]
-Adjacency = Tensor | SparseTensor
+Adjacency = Tensor
 
 
 class Graph(NamedTuple):
@@ -33,7 +35,7 @@ class Graph(NamedTuple):
     edge_index: Tensor  # [2, E], row 0 source, row 1 target
     num_sources: int
     num_targets: int
-    layout: str  # 'edge_index', 'sparse_coo', 'sparse_csr' or 'sparse_tensor'
+    layout: str  # 'edge_index', 'sparse_coo' or 'sparse_csr'
 
 
 def split_node_features(x: NodeFeatures, in_channels: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -109,10 +111,11 @@ def to_graph(
     """
     check_size(size, num_sources, num_targets, validate)
     if isinstance(edge_index, SparseTensor):
-        target, source, _ = edge_index.coo()
-        graph = Graph(torch.stack([source, target]), num_sources, num_targets, "sparse_tensor")
-        sparse_shape = (edge_index.size(0), edge_index.size(1))
-    elif isinstance(edge_index, Tensor) and is_torch_sparse_tensor(edge_index):
+        raise TypeError(
+            "torch_sparse's SparseTensor is not supported; pass the same transposed adjacency as a torch "
+            "sparse tensor: adj_t.to_torch_sparse_csr_tensor()."
+        )
+    if isinstance(edge_index, Tensor) and is_torch_sparse_tensor(edge_index):
         layout = "sparse_csr" if edge_index.layout == torch.sparse_csr else "sparse_coo"
         if edge_index.layout == torch.sparse_csr:
             target = torch.repeat_interleave(
@@ -131,7 +134,7 @@ def to_graph(
         sparse_shape = None
     else:
         raise TypeError(
-            "edge_index must be a [2, E] LongTensor, a torch sparse adjacency or a SparseTensor; "
+            "edge_index must be a [2, E] LongTensor or a torch sparse adjacency adj_t; "
             f"got {type(edge_index).__name__}."
         )
     if validate:
@@ -176,14 +179,11 @@ def attention_in_layout(graph: Graph, alpha: Tensor) -> object:
 
     - edge index input:   ``(edge_index, alpha)``
     - torch sparse input: ``(adj_t_with_alpha_values, alpha_in_that_order)``
-    - SparseTensor input: a ``SparseTensor`` whose values are ``alpha``
     """
     if graph.layout == "edge_index":
         return graph.edge_index, alpha
     transposed = graph.edge_index.flip(0)  # rows = targets, as adj_t
     shape = (graph.num_targets, graph.num_sources)
-    if graph.layout == "sparse_tensor":
-        return SparseTensor(row=transposed[0], col=transposed[1], value=alpha, sparse_sizes=shape)
     if graph.layout == "sparse_csr":
         adj = to_torch_csr_tensor(transposed, alpha, size=shape)
         return adj, adj.values()
