@@ -14,12 +14,14 @@ from torch import nn
 
 from tg_metricattn.diagnostics import (
     diagnose,
+    drift_share,
     fibonacci_sphere,
     fit_diffusion_time,
     gaussian_propagation,
     graph_laplacian,
     knn_edge_index,
     propagation_matrix,
+    stationary_distribution,
 )
 from tg_metricattn.layers import MetricAttnConv
 
@@ -168,7 +170,10 @@ def run_scale(n: int, budget_s: float) -> float:
     )
     assert elapsed < budget_s
     assert np.isfinite(head.fits["rw"]["t_probe"])
-    assert 0 <= head.drift_share <= 1
+    # the report's drift share is the layer's own: P read from the layer, pi its stationary distribution
+    (P,) = propagation_matrix(model.conv, data.x, data.edge_index)
+    assert head.drift_share == pytest.approx(drift_share(P, stationary_distribution(P)), rel=1e-6)
+    assert head.drift_share > 0.01  # a directed kNN graph: the chain is not reversible
     return elapsed
 
 

@@ -70,6 +70,12 @@ def test_knn_graph_matches_scikit_learn():
     assert set(map(tuple, edge_index.t().tolist())) == expected  # sources j of each target i
 
 
+def test_knn_never_takes_a_point_as_its_own_neighbour_among_duplicates():
+    x = torch.zeros(4, 2)  # four coincident points: the tree may list any of them first
+    edge_index = knn_edge_index(x, 3)
+    assert set(map(tuple, edge_index.t().tolist())) == {(j, i) for i in range(4) for j in range(4) if j != i}
+
+
 def test_knn_needs_fewer_neighbours_than_points():
     with pytest.raises(ValueError, match="need more than 5 points"):
         knn_edge_index(torch.randn(5, 2), 5)

@@ -2,42 +2,43 @@
 
 Edges point from source to target (PyG's ``[2, E]`` ``edge_index``, row 0 the sources):
 in the kNN graph the k sources of target i are the k points nearest to x_i in Euclidean
-distance (itself excluded; ties broken by index). In the complete graph every ordered pair
+distance (itself excluded). In the complete graph every ordered pair
 j != i is an edge; with the self-loop each attention layer adds, the edge-masked softmax
 over it is exactly dense softmax attention over the set.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from torch import Tensor
 
 __all__ = ["MAX_COMPLETE_NODES", "complete_edge_index", "knn_edge_index"]
 
 #: the most points of a complete graph (n(n-1) edges)
 MAX_COMPLETE_NODES = 8192
-_ROWS_PER_CHUNK = 1024
 
 
-def knn_edge_index(x: Tensor, k: int) -> Tensor:
-    """``[2, N k]`` edges j -> i from each point's k nearest other points (distances in chunks of rows)."""
-    if x.dim() != 2:
-        raise ValueError(f"x must be [N, F], got shape {tuple(x.shape)}.")
-    n = x.size(0)
+def knn_edge_index(points: Tensor | np.ndarray, k: int) -> Tensor:
+    """``[2, N k]`` edges ``j -> i`` from each point's ``k`` nearest other points (``cKDTree``).
+
+    (PyG's ``knn_graph`` needs torch-cluster.) A point is never its own neighbour, also
+    when other points coincide with it.
+    """
+    points = np.asarray(torch.as_tensor(points).detach().cpu(), dtype=np.float64)
+    if points.ndim != 2:
+        raise ValueError(f"points must be [N, F], got shape {points.shape}.")
+    n = points.shape[0]
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k >= n:
         raise ValueError(f"k = {k} neighbours need more than {k} points, got {n}; lower k.")
-    sources = []
-    for start in range(0, n, _ROWS_PER_CHUNK):
-        rows = x[start : start + _ROWS_PER_CHUNK]
-        dist = torch.cdist(rows.double(), x.double())
-        dist[torch.arange(rows.size(0)), torch.arange(start, start + rows.size(0))] = float("inf")
-        # stable sort: equal distances keep index order
-        sources.append(torch.sort(dist, dim=1, stable=True).indices[:, :k])
-    source = torch.cat(sources).reshape(-1)
-    target = torch.arange(n).repeat_interleave(k)
-    return torch.stack([source, target])
+    _, idx = cKDTree(points).query(points, k=k + 1)
+    keep = idx != np.arange(n)[:, None]
+    keep[keep.all(axis=1), -1] = False  # self not among the k + 1 (duplicates): drop the farthest
+    source = idx[keep].reshape(n, k).ravel()
+    return torch.stack([torch.as_tensor(source, dtype=torch.long), torch.arange(n).repeat_interleave(k)])
 
 
 def complete_edge_index(n: int) -> Tensor:

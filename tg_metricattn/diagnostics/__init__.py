@@ -8,6 +8,7 @@ angles, reversibility (drift share), Dirichlet energies, and for metric/L2 atten
 the learned edge lengths against a mesh.
 """
 
+from tg_metricattn.datasets.point_graphs import knn_edge_index
 from tg_metricattn.diagnostics.diffusion_fit import (
     DiffusionFit,
     default_time_bounds,
@@ -65,7 +66,7 @@ from tg_metricattn.diagnostics.spectra import (
     near_zero_count,
     spectral_gap,
 )
-from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation, knn_edge_index
+from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation
 
 __all__ = [
     "LAPLACIAN_KINDS",

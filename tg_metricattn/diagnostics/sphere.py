@@ -29,10 +29,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.spatial import cKDTree
 from torch import Tensor
 
-__all__ = ["fibonacci_sphere", "gaussian_propagation", "knn_edge_index"]
+__all__ = ["fibonacci_sphere", "gaussian_propagation"]
 
 
 def fibonacci_sphere(n: int, density_slope: float = 0.0) -> np.ndarray:
@@ -52,20 +51,6 @@ def fibonacci_sphere(n: int, density_slope: float = 0.0) -> np.ndarray:
     phi = np.pi * (1 + 5**0.5) * np.arange(n)
     r = np.sqrt(np.clip(1 - z * z, 0, None))
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
-
-
-def knn_edge_index(points: np.ndarray, k: int) -> Tensor:
-    """Edges ``j -> i`` from each of the ``k`` nearest neighbours ``j != i`` of every point (``cKDTree``).
-
-    (PyG's ``knn_graph`` needs torch-cluster.) Returns ``[2, N k]`` (row 0 source, row 1 target).
-    """
-    points = np.asarray(points, dtype=np.float64)
-    n = points.shape[0]
-    if not 1 <= k < n:
-        raise ValueError(f"k must lie in 1..{n - 1}; got {k}.")
-    _, idx = cKDTree(points).query(points, k=k + 1)
-    src, dst = idx[:, 1:].ravel(), np.repeat(np.arange(n), k)
-    return torch.as_tensor(np.stack([src, dst]), dtype=torch.long)
 
 
 def gaussian_propagation(points: np.ndarray, edge_index: Tensor, t: float, self_loops: bool = True) -> sp.csr_matrix:
