@@ -89,8 +89,6 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--task", "mesh", "--dataset", "folder"], "needs --root"),
         (["train", "--device", "tpu"], "--device must be cpu, cuda, cuda:N or mps"),
         (["train", "--device", "mps"], "--device mps: Apple's MPS backend is not available here"),
-        (["train", "--layer", "none"], "'none' only with --arch diffusion"),
-        (["train", "--task", "mesh", "--arch", "attention", "--layer", "none"], "'none' only with --arch diffusion"),
         (["train", "--arch", "diffusion"], "--arch diffusion is a mesh network"),
         (["train", "--gradient-features"], "--gradient-features belongs to the mesh diffusion network"),
         (["train", "--task", "mesh", "--lr-step", "-1"], "--lr-step must be >= 0"),
@@ -309,10 +307,10 @@ def test_ogb_protocol_on_molbace(tmp_path, capsys):
 
 def test_compare_writes_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--dataset", "csbm", "--layers", "gat,metric", "--seeds", "2", "--num-layers", "2"]
+    argv = ["compare", "--dataset", "csbm", "--layers", "gat,metric,none", "--seeds", "2", "--num-layers", "2"]
     assert main([*argv, *TINY, "--out", str(out)]) == 0
     result = json.loads((out / "compare.json").read_text())
-    assert [r["layer"] for r in result["rows"]] == ["gat", "metric"]
+    assert [r["layer"] for r in result["rows"]] == ["gat", "metric", "none"]
     for row in result["rows"]:
         assert len(row["test_values"]) == 2
         assert row["test_mean"] == pytest.approx(np.mean(row["test_values"]))
@@ -445,3 +443,37 @@ def test_time_scale_auto_reaches_the_metric_layers(tmp_path):
     assert main(argv) == 0
     state = load_checkpoint(out / "run_0" / "best_model.pt")["model"]
     assert not bool(state["convs.0.time_scale_unset"]) and not bool(state["convs.1.time_scale_unset"])
+
+
+@pytest.mark.parametrize("layer", ["gat", "l2", "metric", "dot"])
+def test_root_weight_gives_every_kind_a_skip_term(layer, tmp_path):
+    from tg_metricattn.experiments.checkpoint import load_checkpoint
+    from tg_metricattn.experiments.config import TrainConfig
+    from tg_metricattn.experiments.tasks import build_task
+
+    def skip_terms(extra: list[str]) -> list[bool]:
+        out = tmp_path / f"{layer}-{'-'.join(extra)}"
+        assert main(["train", "--dataset", "csbm", "--layer", layer, *extra, *TINY, "--out", str(out)]) == 0
+        config = TrainConfig.from_json(out / "run_0" / "config.json")
+        model = build_task(config).build_model(config)
+        model.load_state_dict(load_checkpoint(out / "run_0" / "best_model.pt")["model"])  # strict: same modules
+        # dot attention always owns lin_skip (as TransformerConv) and adds it when root_weight is set
+        return [conv.root_weight if layer == "dot" else conv.res is not None for conv in model.convs]
+
+    assert skip_terms(["--root-weight"]) == [True, True]
+    assert skip_terms(["--no-root-weight"]) == [False, False]
+    assert skip_terms([]) == [layer == "dot"] * 2  # the default: each layer's own
+
+
+def test_layer_none_is_the_same_network_as_an_mlp():
+    from tg_metricattn.models import AttentionNet
+
+    torch.manual_seed(0)
+    model = AttentionNet("none", 5, 4, 3, heads=2, num_layers=2).eval()
+    x = torch.randn(6, 5)
+    edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    first, second = model.convs
+    expected = second.lin(torch.nn.functional.elu(first.lin(x)))
+    torch.testing.assert_close(model(x, edges), expected)
+    torch.testing.assert_close(model(x, torch.empty(2, 0, dtype=torch.long)), expected)  # the graph is not used
+    assert sum(p.numel() for p in model.parameters()) == (5 * 8 + 8) + (8 * 3 + 3)

@@ -128,7 +128,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
             "--layer",
             choices=(*LAYER_NAMES, NO_LAYER),
             default="gat",
-            help="attention layer (default gat); none: no attention (--arch diffusion only)",
+            help="attention layer (default gat); none: no attention (diffusion blocks only, or an MLP in place of "
+            "an attention stack)",
         )
     model.add_argument("--hidden", type=_positive_int, help="channels per head of the hidden layers")
     model.add_argument("--heads", type=_positive_int, help="heads of the hidden layers")
@@ -142,6 +143,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "--time-scale",
         help="metric attention's initial t: 'auto' (median squared embedding distance of the first batch) "
         "or a number (default sqrt(channels))",
+    )
+    model.add_argument(
+        "--root-weight",
+        action=argparse.BooleanOptionalAction,
+        help="a learned skip term of x_i in every attention layer (gat/l2/metric: residual, dot: root_weight); "
+        "default: each layer's own (only dot has one)",
     )
     model.add_argument(
         "--metric-weight-decay",
@@ -208,6 +215,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "checkpoint_every": args.checkpoint_every,
         "metric_weight_decay": args.metric_weight_decay,
         "time_scale": args.time_scale,
+        "root_weight": args.root_weight,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]

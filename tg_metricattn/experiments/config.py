@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tg_metricattn.models import LAYERS
+from tg_metricattn.models import LAYERS, NO_LAYER
 
 __all__ = [
     "ARCHS",
@@ -36,7 +36,6 @@ __all__ = [
 TASKS = ("node", "mesh", "graph")
 LAYER_NAMES = tuple(LAYERS)
 #: ``--layer none``: no attention (the diffusion-only mesh network)
-NO_LAYER = "none"
 #: ``attention``: a stack of attention layers (every task); ``diffusion``: the mesh diffusion-attention net
 ARCHS = ("attention", "diffusion")
 
@@ -79,6 +78,9 @@ class TrainConfig:
     ``metric_weight_decay`` is the weight decay of metric attention's f and log t
     (:func:`~tg_metricattn.models.metric_parameter_groups`; ``None``: the same as ``weight_decay``).
     ``time_scale`` (``'auto'`` or a number > 0) is passed to metric-attention layers.
+    ``root_weight`` gives every attention layer a learned skip term of x_i (``True``), none
+    (``False``), or leaves each layer's default (``None``: only dot attention has one).
+    ``layer='none'`` replaces every attention layer by a per-node linear map (an MLP).
     """
 
     task: str = "node"
@@ -114,6 +116,7 @@ class TrainConfig:
     checkpoint_every: float = 60.0
     metric_weight_decay: float | None = None
     time_scale: str | None = None
+    root_weight: bool | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -144,10 +147,8 @@ class TrainConfig:
             raise ValueError(
                 "--gradient-features belongs to the mesh diffusion network (--task mesh --arch diffusion)."
             )
-        allowed = (*LAYER_NAMES, NO_LAYER) if diffusion else LAYER_NAMES
-        if self.layer not in allowed:
-            hint = " ('none' only with --arch diffusion)" if self.layer == NO_LAYER else ""
-            raise ValueError(f"layer must be one of {allowed}, got {self.layer!r}{hint}.")
+        if self.layer not in (*LAYER_NAMES, NO_LAYER):
+            raise ValueError(f"layer must be one of {(*LAYER_NAMES, NO_LAYER)}, got {self.layer!r}.")
         positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs, "eigenpairs": self.eigenpairs}
         positive |= {"train_per_class": self.train_per_class, "val_per_class": self.val_per_class}
         for key in ("hidden", "heads", "layers"):
@@ -196,10 +197,14 @@ class TrainConfig:
             raise ValueError(f"--features must be 'xyz', 'hks' or 'xyz,hks', got {self.features!r}.")
 
     def layer_kwargs(self) -> dict[str, Any]:
-        """Extra arguments of the attention layers: ``time_scale`` for metric attention when set."""
-        if self.time_scale is None or self.layer != "metric":
-            return {}
-        return {"time_scale": "auto" if self.time_scale == "auto" else float(self.time_scale)}
+        """Extra arguments of the attention layers: ``time_scale`` for metric attention and the
+        skip term (``residual``, ``root_weight`` for dot) when set."""
+        kwargs: dict[str, Any] = {}
+        if self.time_scale is not None and self.layer == "metric":
+            kwargs["time_scale"] = "auto" if self.time_scale == "auto" else float(self.time_scale)
+        if self.root_weight is not None and self.layer in LAYERS:
+            kwargs[LAYERS[self.layer].skip_argument] = self.root_weight
+        return kwargs
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dictionary."""

@@ -76,6 +76,9 @@ class AttentionConv(MessagePassing):
             or one changed in place, is prepared anew.
     """
 
+    #: the constructor argument that adds a learned skip term of x_i (PyG's name per layer)
+    skip_argument = "residual"
+
     def __init__(
         self,
         in_channels: int | tuple[int, int],

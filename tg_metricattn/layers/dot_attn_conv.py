@@ -33,6 +33,8 @@ class DotAttnConv(AttentionConv):
         **kwargs: see :class:`AttentionConv`.
     """
 
+    skip_argument = "root_weight"
+
     def __init__(
         self,
         in_channels: int | tuple[int, int],

@@ -9,15 +9,18 @@ Import models from here without the command line::
 from tg_metricattn.models.attention_net import AttentionNet
 from tg_metricattn.models.diffusion_attention_net import DiffusionAttentionBlock, DiffusionAttentionNet
 from tg_metricattn.models.ipn import IPN
-from tg_metricattn.models.layer_registry import LAYERS, count_parameters, layer_class
+from tg_metricattn.models.layer_registry import LAYERS, NO_LAYER, count_parameters, layer_class
+from tg_metricattn.models.no_attention import NoAttention
 from tg_metricattn.models.parameter_groups import metric_parameter_groups
 
 __all__ = [
     "IPN",
     "LAYERS",
+    "NO_LAYER",
     "AttentionNet",
     "DiffusionAttentionBlock",
     "DiffusionAttentionNet",
+    "NoAttention",
     "count_parameters",
     "layer_class",
     "metric_parameter_groups",

@@ -24,7 +24,8 @@ class AttentionNet(nn.Module):
     """A stack of attention layers with ELU and dropout between them.
 
     Args:
-        layer: ``'gat' | 'dot' | 'l2' | 'metric'``.
+        layer: ``'gat' | 'dot' | 'l2' | 'metric'``, or ``'none'``: every attention layer
+            replaced by a per-node linear map (:class:`NoAttention`), i.e. an MLP.
         in_channels: input width (ignored when ``encoder`` is given).
         hidden: channels per head of the hidden layers.
         out_channels: classes (or tasks).
@@ -58,7 +59,7 @@ class AttentionNet(nn.Module):
         if output not in ("conv", "linear"):
             raise ValueError(f"output must be 'conv' or 'linear', got {output!r}.")
         kwargs = dict(layer_kwargs or {})
-        conv = layer_class(layer)
+        conv = layer_class(layer)  # 'none': NoAttention, the same network as an MLP
         self.layer_name, self.dropout, self.output, self.pool = layer, dropout, output, pool
         self.encoder = encoder
         self.residual = encoder is not None

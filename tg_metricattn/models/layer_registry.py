@@ -5,8 +5,9 @@ from __future__ import annotations
 from torch import nn
 
 from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn.models.no_attention import NoAttention
 
-__all__ = ["LAYERS", "count_parameters", "layer_class"]
+__all__ = ["LAYERS", "NO_LAYER", "count_parameters", "layer_class"]
 
 #: name -> attention layer class
 LAYERS: dict[str, type[AttentionConv]] = {
@@ -16,13 +17,18 @@ LAYERS: dict[str, type[AttentionConv]] = {
     "metric": MetricAttnConv,
 }
 
+#: the name of no attention: :class:`~tg_metricattn.models.no_attention.NoAttention`, a per-node linear map
+NO_LAYER = "none"
 
-def layer_class(name: str) -> type[AttentionConv]:
-    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``."""
+
+def layer_class(name: str) -> type[AttentionConv] | type[NoAttention]:
+    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``, or :class:`NoAttention` for ``'none'``."""
+    if name == NO_LAYER:
+        return NoAttention
     try:
         return LAYERS[name]
     except KeyError:
-        raise ValueError(f"Unknown layer {name!r}; choose from {', '.join(LAYERS)}.") from None
+        raise ValueError(f"Unknown layer {name!r}; choose from {', '.join((*LAYERS, NO_LAYER))}.") from None
 
 
 def count_parameters(model: nn.Module) -> int:
