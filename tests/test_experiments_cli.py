@@ -67,6 +67,9 @@ def _recomputed_test_accuracy(out: Path) -> float:
         (["train", "--resume", "/nonexistent/run"], "not an existing run folder"),
         (["train", "--task", "mesh", "--arch", "pointnet"], "invalid choice: 'pointnet'"),
         (["diagnose"], "--checkpoint"),
+        (["train", "--splits", "3-1"], "expected increasing split numbers"),
+        (["train", "--splits", "a-b"], "expected split numbers such as 0-9"),
+        (["train", "--split", "1", "--splits", "0-9"], "not allowed with argument"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
@@ -477,3 +480,43 @@ def test_layer_none_is_the_same_network_as_an_mlp():
     torch.testing.assert_close(model(x, edges), expected)
     torch.testing.assert_close(model(x, torch.empty(2, 0, dtype=torch.long)), expected)  # the graph is not used
     assert sum(p.numel() for p in model.parameters()) == (5 * 8 + 8) + (8 * 3 + 3)
+
+
+def test_splits_run_every_split_and_report_roc_auc_for_minesweeper(tmp_path):
+    """Platonov et al.'s protocol: one run per published split, ROC-AUC, mean ± std over the splits."""
+    from sklearn.metrics import roc_auc_score
+
+    from tg_metricattn.datasets import load_node_dataset
+    from tg_metricattn.experiments.checkpoint import load_checkpoint
+    from tg_metricattn.experiments.config import TrainConfig
+    from tg_metricattn.experiments.tasks import build_task
+
+    copy_shared("Heterophilous/minesweeper", tmp_path / "data")
+    out = tmp_path / "ms"
+    argv = ["train", "--dataset", "Minesweeper", "--root", str(tmp_path / "data"), "--splits", "1-2", *TINY]
+    assert main([*argv, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"] == "roc_auc" and summary["splits"] == [1, 2]
+    assert summary["test_metric_mean"] == pytest.approx(np.mean(summary["test_metric_values"]))
+    for k, final in zip((1, 2), summary["finals"], strict=True):
+        assert final["split"] == k and final["data"]["split_index"] == k
+        run = out / f"split_{k}" / "run_0"
+        config = TrainConfig.from_json(run / "config.json")
+        model = build_task(config).build_model(config)
+        model.load_state_dict(load_checkpoint(run / "best_model.pt")["model"])
+        data, _ = load_node_dataset("Minesweeper", tmp_path / "data", split=k)
+        with torch.no_grad():
+            prob = model.eval()(data.x, data.edge_index).softmax(-1)[:, 1]
+        expected = roc_auc_score(data.y[data.test_mask].numpy(), prob[data.test_mask].numpy())
+        assert final["test_metric"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_compare_over_splits_pairs_runs_by_split(tmp_path):
+    copy_shared("Heterophilous/minesweeper", tmp_path / "data")
+    out = tmp_path / "cmp"
+    argv = ["compare", "--dataset", "Minesweeper", "--root", str(tmp_path / "data"), "--splits", "0,4"]
+    assert main([*argv, "--layers", "gat,none", "--seeds", "1", "--num-layers", "2", *TINY, "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert [r["runs"] for r in result["rows"]] == [2, 2] and result["rows"][1]["paired"]["runs"] == 2
+    assert (out / "none" / "split_4" / "run_0" / "final.json").is_file()
+    assert "roc_auc" in (out / "compare.md").read_text()

@@ -45,7 +45,7 @@ from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.datasets.splits import random_per_class_split
 
-__all__ = ["NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
+__all__ = ["ROC_AUC_DATASETS", "NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -73,6 +73,9 @@ _ALIASES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "squirrel": ("WikipediaNetwork", "WikipediaNetwork", "squirrel", {"geom_gcn_preprocess": True}),
 }
 
+#: binary datasets whose published metric is ROC-AUC (Platonov et al. 2023)
+ROC_AUC_DATASETS = ("Minesweeper", "Tolokers", "Questions")
+
 
 @dataclass
 class NodeDatasetInfo:
@@ -83,6 +86,8 @@ class NodeDatasetInfo:
             published splits, ``split_index`` says which) or ``'random-per-class'`` (seeded,
             ``split_index`` is the seed).
         num_splits: how many published splits exist (1 for a single official split).
+        metric: ``'accuracy'``, or ``'roc_auc'`` for the binary datasets whose published
+            results are ROC-AUC (:data:`ROC_AUC_DATASETS`).
     """
 
     name: str
@@ -94,6 +99,7 @@ class NodeDatasetInfo:
     split_kind: str = "public"
     split_index: int | None = None
     num_splits: int = 1
+    metric: str = "accuracy"
     evaluator: Any = field(default=None, repr=False)
 
 
@@ -153,7 +159,7 @@ def load_node_dataset(
             class that takes ``(root, name)``.
         root: the data root; see the module docstring for the folder of each family.
         split: which published split (0-based) for datasets with several; the seed of the
-            random split for datasets without one; ignored for Planetoid and OGB.
+            random split for datasets without one; 0 for datasets with one split (Planetoid, OGB).
         train_per_class, val_per_class: sizes of the random split (Shchur et al. 2018).
         transform: an optional transform applied to the returned ``Data``.
 
@@ -164,6 +170,8 @@ def load_node_dataset(
         raise ValueError(f"split must be a non-negative int, got {split!r}.")
     root = Path(root)
     if name.lower().startswith("ogbn-"):
+        if split != 0:
+            raise ValueError(f"{name} has one official split; split must be 0, got {split}.")
         data, info = _load_ogbn(name.lower(), root)
     else:
         class_name, folder, arg, kwargs = _resolve(name)
@@ -197,6 +205,8 @@ def load_node_dataset(
                 data[f"{s}_mask"] = _pick_mask(data[f"{s}_mask"], split, display)
             kind = "public" if class_name == "Planetoid" else ("published" if num_splits > 1 else "official")
             index = split if num_splits > 1 else None
+            if num_splits == 1 and split != 0:
+                raise ValueError(f"{display} has one {kind} split; split must be 0, got {split}.")
         else:
             masks = random_per_class_split(data.y, num_classes, train_per_class, val_per_class, seed=split)
             for s, m in zip(SPLIT_NAMES, masks, strict=True):
@@ -211,6 +221,7 @@ def load_node_dataset(
             split_kind=kind,
             split_index=index,
             num_splits=num_splits,
+            metric="roc_auc" if display in ROC_AUC_DATASETS else "accuracy",
         )
     if transform is not None:
         data = transform(data)

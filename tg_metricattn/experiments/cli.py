@@ -57,6 +57,33 @@ def _layer_list(text: str) -> list[str]:
     return layers
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _split_list(text: str) -> list[int]:
+    """``'0-9'`` (a range, both ends included), ``'0,3,5'`` or a mix such as ``'0-2,7'``."""
+    values: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        first, dash, last = part.partition("-")
+        try:
+            low, high = int(first), int(last if dash else first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected split numbers such as 0-9 or 0,3,5, got {text!r}") from None
+        if low < 0 or high < low or high - low >= 1000:
+            raise argparse.ArgumentTypeError(f"expected increasing split numbers >= 0 such as 0-9, got {part!r}")
+        values += range(low, high + 1)
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected split numbers such as 0-9 or 0,3,5, got {text!r}")
+    return values
+
+
 def _name_list(text: str) -> list[str]:
     names = [v.strip() for v in text.split(",") if v.strip()]
     if not names:
@@ -98,6 +125,19 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     )
     data.add_argument(
         "--val-per-class", type=_positive_int, default=30, help="random node splits: validation nodes per class (30)"
+    )
+    splits = data.add_mutually_exclusive_group()
+    splits.add_argument(
+        "--split",
+        type=_non_negative_int,
+        default=0,
+        help="node task: which published split (WebKB, Actor, Chameleon/Squirrel, Heterophilous: 0-9), or the seed "
+        "of the random split of a dataset without one (default 0)",
+    )
+    splits.add_argument(
+        "--splits",
+        type=_split_list,
+        help="node task: run every seed on each of these splits (e.g. 0-9); results over splits x seeds",
     )
     data.add_argument("--features", default="xyz", help="mesh input features: xyz, hks or xyz,hks (default xyz)")
     data.add_argument("--limit", type=_positive_int, help="mesh task: read only the first LIMIT meshes per split")
@@ -216,6 +256,8 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "metric_weight_decay": args.metric_weight_decay,
         "time_scale": args.time_scale,
         "root_weight": args.root_weight,
+        "split": args.split,
+        "splits": args.splits,
     }
     values.update(overrides)
     config = TrainConfig(**values)  # type: ignore[arg-type]
@@ -301,6 +343,7 @@ RUN_NAME = re.compile(r"run_-?\d+")
 def _claim_out(out: Path, config: TrainConfig, overwrite: bool) -> None:
     """Refuse a non-empty ``out`` unless ``overwrite``; then remove the results this run would replace."""
     from tg_metricattn.experiments.run_folder import LOCK_NAME, lock_run_folder
+    from tg_metricattn.experiments.training import run_folders
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder.")
@@ -315,8 +358,8 @@ def _claim_out(out: Path, config: TrainConfig, overwrite: bool) -> None:
             "to continue them, or choose another --out."
         )
     with lock_run_folder(out):  # not while another run writes there
-        for seed in range(config.seed, config.seed + config.runs):
-            shutil.rmtree(out / f"run_{seed}", ignore_errors=True)
+        for folder in run_folders(config, out):
+            shutil.rmtree(folder, ignore_errors=True)
         (out / "summary.json").unlink(missing_ok=True)
 
 

@@ -1,4 +1,4 @@
-"""``tgma compare``: several attention layers, several seeds, one dataset (the metric-attention protocol).
+"""``tgma compare``: several attention layers, several seeds (and splits), one dataset (the metric-attention protocol).
 
 For each layer: test metric at the best validation epoch, mean ± std over seeds
 (accuracy), its spread (min, max, violin plot: robustness), and training efficiency
@@ -28,7 +28,7 @@ from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_tex
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.plots import plot_mean_curves, plot_violin
 from tg_metricattn.experiments.tasks import build_task
-from tg_metricattn.experiments.training import run_training
+from tg_metricattn.experiments.training import run_folders, run_training
 
 __all__ = ["compare_layers", "comparison_table", "paired_comparison", "paired_table"]
 
@@ -116,19 +116,20 @@ def paired_table(rows: list[dict[str, Any]]) -> str:
 def compare_layers(
     config: TrainConfig, layers: list[str], seeds: int, out: str | os.PathLike, progress: bool = True
 ) -> dict[str, Any]:
-    """Train every layer in ``layers`` with seeds ``0..seeds-1`` and write the comparison into ``out``.
+    """Train every layer in ``layers`` with seeds ``0..seeds-1`` (on each of ``config.splits`` when set;
+    runs are then paired by split and seed) and write the comparison into ``out``.
 
     Resumable: runs that already have ``final.json`` under ``out`` are read, not repeated.
     """
     out = Path(out)
     base = TrainConfig.from_dict({**config.to_dict(), "seed": 0, "runs": seeds}).resolved()
-    task = build_task(base)  # the data is loaded once and shared by all layers
+    task = build_task(base) if base.splits is None else None  # one split: its data is shared by all layers
     rows, curves = [], {}
     for layer in layers:
         layer_config = TrainConfig.from_dict({**base.to_dict(), "layer": layer})
         summary = run_training(layer_config, out / layer, resume=True, progress=progress, task=task)
         rows.append(_row(layer, summary))
-        histories = [json.loads((out / layer / f"run_{s}" / "metrics.json").read_text()) for s in range(seeds)]
+        histories = [json.loads((run / "metrics.json").read_text()) for run in run_folders(layer_config, out / layer)]
         curves[layer] = {key: [[r[key] for r in h] for h in histories] for key in ("train_loss", "val_metric")}
     metric = rows[0]["metric"]
     for row in rows[1:]:

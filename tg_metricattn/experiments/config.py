@@ -81,6 +81,9 @@ class TrainConfig:
     ``root_weight`` gives every attention layer a learned skip term of x_i (``True``), none
     (``False``), or leaves each layer's default (``None``: only dot attention has one).
     ``layer='none'`` replaces every attention layer by a per-node linear map (an MLP).
+    ``split`` chooses one of a node dataset's published splits (the seed of the random split
+    of a dataset without one); ``splits`` lists several: the runs are repeated for each, in
+    ``out/split_<k>/run_<seed>``, and summarised over splits × seeds.
     """
 
     task: str = "node"
@@ -117,6 +120,8 @@ class TrainConfig:
     metric_weight_decay: float | None = None
     time_scale: str | None = None
     root_weight: bool | None = None
+    split: int = 0
+    splits: list[int] | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
@@ -174,6 +179,12 @@ class TrainConfig:
                 ok = False
             if not ok:
                 raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {self.time_scale!r}.")
+        if self.split < 0 or (self.splits is not None and (not self.splits or min(self.splits) < 0)):
+            raise ValueError(f"--split/--splits must be integers >= 0, got {self.splits or self.split}.")
+        if self.splits is not None and len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"--splits lists a split twice: {self.splits}.")
+        if (self.split or self.splits) and self.task != "node":
+            raise ValueError("--split/--splits choose a node dataset's split (--task node).")
         if not 0 <= self.checkpoint_every < math.inf:
             raise ValueError(f"--checkpoint-every must be a finite number >= 0, got {self.checkpoint_every}.")
         if self.batch_size < 0:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import NormalizeFeatures
@@ -105,6 +106,8 @@ class NodeTask(Task):
         super().__init__(config, ctx)
         self.evaluator = None
         if config.dataset.lower() == "csbm":
+            if config.split != 0:
+                raise ValueError("csbm draws a new graph and split per seed; use --seed/--runs, not --split/--splits.")
             data = contextual_sbm(seed=config.seed, **CSBM_SETTINGS)
             self.info: dict[str, Any] = {"name": "csbm", **CSBM_SETTINGS}
         else:
@@ -114,12 +117,16 @@ class NodeTask(Task):
             data, info = load_node_dataset(
                 config.dataset,
                 root,
+                config.split,
                 transform=transform,
                 train_per_class=config.train_per_class,
                 val_per_class=config.val_per_class,
             )
             self.evaluator = info.evaluator
+            self.metric = info.metric
             self.info = {"name": info.name, "split": info.split_kind, "num_nodes": info.num_nodes}
+            if info.split_index is not None:
+                self.info["split_index"] = info.split_index
         sizes = {split: int(getattr(data, f"{split}_mask").sum()) for split in ("train", "val", "test")}
         if min(sizes.values()) == 0:
             raise ValueError(
@@ -161,24 +168,29 @@ class NodeTask(Task):
             total, count = total + loss.item() * batch.batch_size, count + batch.batch_size
         return {"train_loss": total / max(count, 1)}
 
-    def _metric(self, pred: Tensor, mask: Tensor) -> float:
-        y = self.data.y
+    def _metric(self, out: Tensor, mask: Tensor) -> float:
+        """Accuracy (OGB's ``Evaluator`` for ``ogbn-*``), or ROC-AUC of class 1's probability
+        (NaN when the nodes hold one class only)."""
+        y = self.data.y[mask].cpu()
+        if self.metric == "roc_auc":
+            if y.unique().numel() < 2:
+                return float("nan")
+            return float(roc_auc_score(y.numpy(), out[mask].softmax(-1)[:, 1].cpu().numpy()))
+        pred = out[mask].argmax(-1).cpu()
         if self.evaluator is not None:
-            result = self.evaluator.eval({"y_true": y[mask].view(-1, 1).cpu(), "y_pred": pred[mask].view(-1, 1).cpu()})
-            return float(result["acc"])
-        return _accuracy(pred[mask], y[mask])
+            return float(self.evaluator.eval({"y_true": y.view(-1, 1), "y_pred": pred.view(-1, 1)})["acc"])
+        return _accuracy(pred, y)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         model.eval()
         data = self.data
         out = model(data.x, data.edge_index)
-        pred = out.argmax(-1)
         return {
             "val_loss": float(F.cross_entropy(out[data.val_mask], data.y[data.val_mask])),
-            "train_metric": self._metric(pred, data.train_mask),
-            "val_metric": self._metric(pred, data.val_mask),
-            "test_metric": self._metric(pred, data.test_mask),
+            "train_metric": self._metric(out, data.train_mask),
+            "val_metric": self._metric(out, data.val_mask),
+            "test_metric": self._metric(out, data.test_mask),
         }
 
     def diagnostic_data(self) -> Data:

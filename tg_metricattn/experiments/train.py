@@ -26,8 +26,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"{config['task']} / {config['dataset']} / {config['layer']}: {summary['runs']} run(s)"]
     for final in summary["finals"]:
         extra = f", face {final['test_face_metric']:.4f}" if "test_face_metric" in final else ""
+        split = f"split {final['split']}, " if "splits" in summary else ""
         lines.append(
-            f"  seed {final['seed']}: best epoch {final['best_epoch']}, val {metric} {final['val_metric']:.4f}, "
+            f"  {split}seed {final['seed']}: best epoch {final['best_epoch']}, val {metric} {final['val_metric']:.4f}, "
             f"test {metric} {final['test_metric']:.4f}{extra}"
         )
     lines.append(

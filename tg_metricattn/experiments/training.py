@@ -43,7 +43,15 @@ from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
 from tg_metricattn.models import count_parameters, metric_parameter_groups
 
-__all__ = ["TrainingDivergedError", "learning_rate", "run_training", "seed_everything", "selection_key", "train_run"]
+__all__ = [
+    "TrainingDivergedError",
+    "learning_rate",
+    "run_folders",
+    "run_training",
+    "seed_everything",
+    "selection_key",
+    "train_run",
+]
 
 
 class TrainingDivergedError(ValueError):
@@ -220,6 +228,7 @@ def train_run(
         "dataset": config.dataset,
         "layer": config.layer,
         "seed": config.seed,
+        "split": config.split,
         "metric": task.metric,
         "best_epoch": best["epoch"],
         "epochs_run": len(history),
@@ -244,6 +253,8 @@ def train_run(
 def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and unbiased standard deviation of the validation and test metric over runs."""
     summary: dict[str, Any] = {"runs": len(finals), "seeds": [f["seed"] for f in finals]}
+    if len({f.get("split", 0) for f in finals}) > 1:
+        summary["splits"] = [f["split"] for f in finals]
     for key in ("val_metric", "test_metric", "val_face_metric", "test_face_metric"):
         values = np.array([f[key] for f in finals if key in f], dtype=float)
         if values.size:
@@ -256,6 +267,15 @@ def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def run_folders(config: TrainConfig, out: str | os.PathLike) -> list[Path]:
+    """The folder of every run of ``config`` under ``out``, in the order of the summary's ``finals``:
+    ``out/run_<seed>``, or ``out/split_<k>/run_<seed>`` for each of ``config.splits``."""
+    seeds = range(config.seed, config.seed + config.runs)
+    if config.splits is None:
+        return [Path(out) / f"run_{seed}" for seed in seeds]
+    return [Path(out) / f"split_{k}" / f"run_{seed}" for k in config.splits for seed in seeds]
+
+
 def run_training(
     config: TrainConfig,
     out: str | os.PathLike | None,
@@ -265,26 +285,34 @@ def run_training(
     task: Task | None = None,
     allow_pickle: bool = False,
 ) -> dict[str, Any]:
-    """``config.runs`` runs with seeds ``config.seed, config.seed + 1, ...``, each in ``out/run_<seed>``.
+    """``config.runs`` runs with seeds ``config.seed, config.seed + 1, ...``, each in ``out/run_<seed>``;
+    with ``config.splits``, those runs for every split, in ``out/split_<k>/`` (:func:`run_folders`).
 
     Finished runs (with ``final.json``) are skipped when resuming. Returns the summary
-    (also written as ``out/summary.json``) with every run's final metrics under ``'finals'``.
+    (also written as ``out/summary.json``) with every run's final metrics under ``'finals'``,
+    the mean ± std taken over all of them (splits × seeds).
     """
     from tg_metricattn.experiments.atomic import atomic_write_json
 
     ctx = ctx or DistContext()
     config = config.resolved()
     config.validate()
-    task = task or build_task(config, ctx)
     out_path = Path(out) if out is not None else None
     if out_path is not None and ctx.is_main:
         RunFolder(out_path).write_config(config.to_dict())
     finals = []
-    for seed in range(config.seed, config.seed + config.runs):
-        run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
-        folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
-        done = folder.read_final() if (resume and folder is not None) else None
-        finals.append(done or train_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
+    if config.splits is not None:
+        for k in config.splits:
+            split_config = TrainConfig.from_dict({**config.to_dict(), "split": k, "splits": None})
+            split_out = out_path / f"split_{k}" if out_path is not None else None
+            finals += run_training(split_config, split_out, resume, progress, ctx, None, allow_pickle)["finals"]
+    else:
+        task = task or build_task(config, ctx)
+        for seed in range(config.seed, config.seed + config.runs):
+            run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
+            folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
+            done = folder.read_final() if (resume and folder is not None) else None
+            finals.append(done or train_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
     summary = {**summarize(finals), "config": config.to_dict(), "finals": finals}
     if out_path is not None and ctx.is_main:
         atomic_write_json(out_path / "summary.json", summary)
