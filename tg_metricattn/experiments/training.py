@@ -298,16 +298,20 @@ def run_training(
     config = config.resolved()
     config.validate()
     out_path = Path(out) if out is not None else None
+    split_configs = [
+        TrainConfig.from_dict({**config.to_dict(), "split": k, "splits": None}) for k in config.splits or []
+    ]
+    # the data is loaded (and found, or not) before anything is written
+    task = build_task(split_configs[0] if split_configs else config, ctx) if task is None else task
     if out_path is not None and ctx.is_main:
         RunFolder(out_path).write_config(config.to_dict())
     finals = []
-    if config.splits is not None:
-        for k in config.splits:
-            split_config = TrainConfig.from_dict({**config.to_dict(), "split": k, "splits": None})
-            split_out = out_path / f"split_{k}" if out_path is not None else None
-            finals += run_training(split_config, split_out, resume, progress, ctx, None, allow_pickle)["finals"]
+    if split_configs:
+        for i, split_config in enumerate(split_configs):
+            split_out = out_path / f"split_{split_config.split}" if out_path is not None else None
+            split_task = task if i == 0 else None
+            finals += run_training(split_config, split_out, resume, progress, ctx, split_task, allow_pickle)["finals"]
     else:
-        task = task or build_task(config, ctx)
         for seed in range(config.seed, config.seed + config.runs):
             run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
             folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
