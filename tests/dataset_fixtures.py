@@ -104,3 +104,26 @@ def write_maron(root: Path) -> dict[str, int]:
         write_off(meshes / "test" / "shrec" / name, vertices, faces)
         write_labels(segs / "test" / "shrec" / f"shrec_{i}_full.txt", face_labels)
     return {"train": 1 + 2 + len(MIT_POSES) + 1, "test": len(SHREC_IDS), "vertices": 42, "faces": 80}
+
+
+def write_platonov_npz(root: Path, stem="chameleon_filtered", num_nodes=12, num_splits=10, **override):
+    """Platonov et al.'s .npz layout under ``root/Heterophilous/<stem>/raw``: 12 nodes, 3 classes, 10 splits."""
+    rng = np.random.default_rng(0)
+    masks = np.zeros((3, num_splits, num_nodes), dtype=bool)
+    for s in range(num_splits):
+        order = rng.permutation(num_nodes)
+        for part, idx in enumerate(np.array_split(order, 3)):
+            masks[part, s, idx] = True
+    arrays = {
+        "node_features": rng.standard_normal((num_nodes, 5)).astype(np.float32),
+        "node_labels": np.arange(num_nodes) % 3,
+        "edges": np.array([[0, 1], [1, 2], [2, 3], [5, 4]]),
+        "train_masks": masks[0],
+        "val_masks": masks[1],
+        "test_masks": masks[2],
+        **override,
+    }
+    path = root / "Heterophilous" / stem / "raw" / f"{stem}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path, arrays

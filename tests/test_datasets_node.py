@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
-from tests.dataset_fixtures import copy_shared, write_ogbn_arxiv
+from tests.dataset_fixtures import copy_shared, write_ogbn_arxiv, write_platonov_npz
 from tg_metricattn.datasets import DataNotFoundError, load_node_dataset, random_per_class_split
+from tg_metricattn.datasets.heterophilous_npz import read_heterophilous_npz
 
 
 def test_cora_public_split(tmp_path):
@@ -124,3 +126,61 @@ def test_missing_dataset_without_network_names_the_folder(tmp_path, monkeypatch,
     monkeypatch.setattr(heterophilous, "download_url", no_network)
     with pytest.raises(DataNotFoundError, match=rf"{name!r} is not under .*{tmp_path.name}.*Copy the dataset"):
         load_node_dataset(name, tmp_path)
+
+
+# -- Platonov et al.'s .npz graphs (filtered Chameleon and Squirrel) -------------------------------
+
+
+def test_filtered_chameleon_reads_the_published_splits(tmp_path):
+    _, arrays = write_platonov_npz(tmp_path)
+    data, info = load_node_dataset("chameleon-filtered", tmp_path, split=3)
+    assert (info.name, info.num_splits, info.split_index, info.num_classes) == ("chameleon_filtered", 10, 3, 3)
+    assert torch.equal(data.train_mask, torch.from_numpy(arrays["train_masks"][3]))
+    assert torch.equal(data.test_mask, torch.from_numpy(arrays["test_masks"][3]))
+    edges = set(map(tuple, data.edge_index.t().tolist()))
+    assert edges == {(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (4, 5), (5, 4)}  # made undirected
+    assert torch.equal(data.y, torch.arange(12) % 3) and data.x.dtype == torch.float32
+    with pytest.raises(ValueError, match=r"split must be in 0\.\.9"):
+        load_node_dataset("squirrel_filtered", write_platonov_npz(tmp_path, "squirrel_filtered")[0].parents[3], 10)
+
+
+def test_a_missing_filtered_dataset_names_the_file(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"squirrel_filtered\.npz"):
+        load_node_dataset("squirrel-filtered", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"edges": np.array([[0, 12]])}, "edges index nodes 0..12 of 12"),
+        ({"node_labels": np.arange(11)}, "node_labels must be 12 integers"),
+        ({"train_masks": np.zeros((10, 12), dtype=np.int64)}, "train_masks must be a boolean"),
+        ({"node_features": np.full((12, 5), np.nan)}, "node_features must be a finite"),
+    ],
+)
+def test_a_damaged_npz_graph_is_named(tmp_path, override, message):
+    path, _ = write_platonov_npz(tmp_path, **override)
+    with pytest.raises(ValueError, match=message):
+        read_heterophilous_npz(path)
+
+
+def test_an_npz_header_declaring_a_huge_array_is_refused_before_allocation(tmp_path):
+    import io
+    import zipfile
+
+    path, arrays = write_platonov_npz(tmp_path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 10**3)})
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, value in arrays.items():
+            if key == "node_features":
+                archive.writestr("node_features.npy", header.getvalue())  # magic and header, no data
+            else:
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                archive.writestr(f"{key}.npy", buffer.getvalue())
+    with pytest.raises(ValueError, match="declares 4000000000000 bytes"):
+        read_heterophilous_npz(path)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"not a readable \.npz archive"):
+        read_heterophilous_npz(path)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.dataset_fixtures import copy_shared, write_maron, write_ogbn_arxiv
+from tests.dataset_fixtures import copy_shared, write_maron, write_ogbn_arxiv, write_platonov_npz
 from tg_metricattn.experiments.cli import main
 
 TINY = ["--epochs", "3", "--heads", "2", "--hidden", "4", "--no-progress"]
@@ -520,3 +520,13 @@ def test_compare_over_splits_pairs_runs_by_split(tmp_path):
     assert [r["runs"] for r in result["rows"]] == [2, 2] and result["rows"][1]["paired"]["runs"] == 2
     assert (out / "none" / "split_4" / "run_0" / "final.json").is_file()
     assert "roc_auc" in (out / "compare.md").read_text()
+
+
+def test_filtered_chameleon_by_name_over_splits(tmp_path):
+    write_platonov_npz(tmp_path / "data", num_nodes=30)
+    out = tmp_path / "cham"
+    argv = ["train", "--dataset", "chameleon-filtered", "--root", str(tmp_path / "data"), "--splits", "0,9", *TINY]
+    assert main([*argv, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["splits"] == [0, 9] and summary["metric"] == "accuracy"
+    assert [f["data"]["split_index"] for f in summary["finals"]] == [0, 9]

@@ -8,13 +8,16 @@ Where the data is: ``root`` is a data root (e.g. ``$TGMA_DATA``) with one sub-fo
 family, the layout PyG/OGB use themselves: ``<root>/Planetoid/Cora``,
 ``<root>/Amazon/Photo``, ``<root>/Coauthor/CS``, ``<root>/Heterophilous/minesweeper``,
 ``<root>/WebKB/cornell``, ``<root>/Actor``, ``<root>/WikipediaNetwork/chameleon``,
+``<root>/Heterophilous/chameleon_filtered/raw/chameleon_filtered.npz`` (Platonov et al.'s filtered
+Chameleon and Squirrel, read by :mod:`~tg_metricattn.datasets.heterophilous_npz`),
 ``<root>/ogb/ogbn_arxiv``. Data already there is used as it is; data that is absent is
 downloaded by the PyG/OGB class when a network is available; without one,
 :class:`~tg_metricattn.datasets.DataNotFoundError` names the folder and what to put there.
 
 Splits:
 - Planetoid: the public split (Yang et al. 2016: 20 per class / 500 / 1000).
-- HeterophilousGraphDataset, WebKB, Actor, WikipediaNetwork: the 10 published splits;
+- HeterophilousGraphDataset, WebKB, Actor, WikipediaNetwork, the filtered Chameleon and
+  Squirrel: the 10 published splits;
   ``split`` (0..9) chooses one.
 - Amazon, Coauthor (and any other class without split masks): no official split exists;
   a seeded random split as Shchur et al. 2018, ``train_per_class`` (20) and
@@ -41,6 +44,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
 from tg_metricattn.datasets.data_root import DataNotFoundError
+from tg_metricattn.datasets.heterophilous_npz import read_heterophilous_npz
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.datasets.splits import random_per_class_split
@@ -72,6 +76,9 @@ _ALIASES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "chameleon": ("WikipediaNetwork", "WikipediaNetwork", "chameleon", {"geom_gcn_preprocess": True}),
     "squirrel": ("WikipediaNetwork", "WikipediaNetwork", "squirrel", {"geom_gcn_preprocess": True}),
 }
+
+#: alias -> file stem of the graphs read from Platonov et al.'s ``.npz`` files under ``<root>/Heterophilous``
+_NPZ_DATASETS = {"chameleon-filtered": "chameleon_filtered", "squirrel-filtered": "squirrel_filtered"}
 
 #: binary datasets whose published metric is ROC-AUC (Platonov et al. 2023)
 ROC_AUC_DATASETS = ("Minesweeper", "Tolokers", "Questions")
@@ -105,7 +112,7 @@ class NodeDatasetInfo:
 
 def known_node_datasets() -> list[str]:
     """The short names :func:`load_node_dataset` accepts besides ``'ogbn-*'`` and ``'Class/name'``."""
-    return sorted(_ALIASES)
+    return sorted([*_ALIASES, *_NPZ_DATASETS])
 
 
 def node_dataset_folder(name: str) -> str:
@@ -120,6 +127,8 @@ def _resolve(name: str) -> tuple[str, str, str | None, dict[str, Any]]:
     key = name.strip().lower().replace("_", "-")
     if key in _ALIASES:
         return _ALIASES[key]
+    if key in _NPZ_DATASETS:
+        return "npz", "Heterophilous", _NPZ_DATASETS[key], {}
     class_name, _, arg = name.partition("/")
     if class_name and hasattr(pyg_datasets, class_name):
         return class_name, class_name, (arg or None), {}
@@ -173,6 +182,16 @@ def load_node_dataset(
         if split != 0:
             raise ValueError(f"{name} has one official split; split must be 0, got {split}.")
         data, info = _load_ogbn(name.lower(), root)
+    elif _resolve(name)[0] == "npz":
+        _, folder, stem, _ = _resolve(name)
+        path = root / folder / stem / "raw" / f"{stem}.npz"
+        if not path.is_file():
+            raise DataNotFoundError(
+                f"{name!r} is not at {str(path)!r}: put Platonov et al.'s {stem}.npz there "
+                "(github.com/yandex-research/heterophilous-graphs, data/)."
+            )
+        data = read_heterophilous_npz(path)
+        data, info = _with_split(data, stem, int(data.y.max()) + 1, "npz", split, train_per_class, val_per_class)
     else:
         class_name, folder, arg, kwargs = _resolve(name)
         cls = getattr(pyg_datasets, class_name)
@@ -197,34 +216,43 @@ def load_node_dataset(
             raise ValueError(
                 f"{name!r} is not a single-label node-classification dataset (y is not a 1-D long tensor)."
             )
-        num_classes = int(dataset.num_classes)
-        has_masks = all(getattr(data, f"{s}_mask", None) is not None for s in SPLIT_NAMES)
-        if has_masks:
-            num_splits = 1 if data.train_mask.dim() == 1 else int(data.train_mask.size(1))
-            for s in SPLIT_NAMES:
-                data[f"{s}_mask"] = _pick_mask(data[f"{s}_mask"], split, display)
-            kind = "public" if class_name == "Planetoid" else ("published" if num_splits > 1 else "official")
-            index = split if num_splits > 1 else None
-            if num_splits == 1 and split != 0:
-                raise ValueError(f"{display} has one {kind} split; split must be 0, got {split}.")
-        else:
-            masks = random_per_class_split(data.y, num_classes, train_per_class, val_per_class, seed=split)
-            for s, m in zip(SPLIT_NAMES, masks, strict=True):
-                data[f"{s}_mask"] = m
-            kind, index, num_splits = "random-per-class", split, 1
-        info = NodeDatasetInfo(
-            name=display,
-            num_nodes=int(data.num_nodes),
-            num_edges=int(data.edge_index.size(1)),
-            num_features=int(data.x.size(1)),
-            num_classes=num_classes,
-            split_kind=kind,
-            split_index=index,
-            num_splits=num_splits,
-            metric="roc_auc" if display in ROC_AUC_DATASETS else "accuracy",
+        data, info = _with_split(
+            data, display, int(dataset.num_classes), class_name, split, train_per_class, val_per_class
         )
     if transform is not None:
         data = transform(data)
+    return data, info
+
+
+def _with_split(
+    data: Data, display: str, num_classes: int, class_name: str, split: int, train_per_class: int, val_per_class: int
+) -> tuple[Data, NodeDatasetInfo]:
+    """``data`` with one split as ``[N]`` masks (published split ``split``, or a seeded random one) and its info."""
+    has_masks = all(getattr(data, f"{s}_mask", None) is not None for s in SPLIT_NAMES)
+    if has_masks:
+        num_splits = 1 if data.train_mask.dim() == 1 else int(data.train_mask.size(1))
+        for s in SPLIT_NAMES:
+            data[f"{s}_mask"] = _pick_mask(data[f"{s}_mask"], split, display)
+        kind = "public" if class_name == "Planetoid" else ("published" if num_splits > 1 else "official")
+        index = split if num_splits > 1 else None
+        if num_splits == 1 and split != 0:
+            raise ValueError(f"{display} has one {kind} split; split must be 0, got {split}.")
+    else:
+        masks = random_per_class_split(data.y, num_classes, train_per_class, val_per_class, seed=split)
+        for s, m in zip(SPLIT_NAMES, masks, strict=True):
+            data[f"{s}_mask"] = m
+        kind, index, num_splits = "random-per-class", split, 1
+    info = NodeDatasetInfo(
+        name=display,
+        num_nodes=int(data.num_nodes),
+        num_edges=int(data.edge_index.size(1)),
+        num_features=int(data.x.size(1)),
+        num_classes=num_classes,
+        split_kind=kind,
+        split_index=index,
+        num_splits=num_splits,
+        metric="roc_auc" if display in ROC_AUC_DATASETS else "accuracy",
+    )
     return data, info
 
 
