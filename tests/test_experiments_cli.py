@@ -63,6 +63,7 @@ def _recomputed_test_accuracy(out: Path) -> float:
         (["train", "--epochs", "0"], "expected a positive integer"),
         (["train", "--num-neighbors", "ten"], "comma-separated integers"),
         (["compare", "--layers", "gat,foo"], "unknown layer(s) ['foo']"),
+        (["train", "--layers", "2"], "for the depth use --num-layers 2"),
         (["ogb", "--dataset", "Cora"], "must be an OGB dataset"),
         (["train", "--resume", "/nonexistent/run"], "not an existing run folder"),
         (["train", "--task", "mesh", "--arch", "pointnet"], "invalid choice: 'pointnet'"),
@@ -225,7 +226,7 @@ def test_diagnose_loads_a_run_folder(tmp_path, capsys):
 def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
     out = tmp_path / "mesh"
     argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "6", "--mesh-resolution", "8"]
-    assert main([*argv, "--arch", "attention", "--layer", "metric", "--layers", "2", *TINY, "--out", str(out)]) == 0
+    assert main([*argv, "--arch", "attention", "--layer", "metric", "--num-layers", "2", *TINY, "--out", str(out)]) == 0
     final = _final(out)
     assert final["data"]["num_train_meshes"] == 4 and final["data"]["num_test_meshes"] == 1
     assert 1 / 6 < final["test_metric"] <= 1.0  # 6 parts
@@ -236,7 +237,8 @@ def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
 def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer, extra):
     out = tmp_path / "mesh"
     argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "8", "--mesh-resolution", "8", *extra]
-    argv += ["--layer", layer, "--layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40", "--no-augment"]
+    argv += ["--layer", layer, "--num-layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40"]
+    argv += ["--no-augment"]
     assert main([*argv, "--lr", "0.005", "--dropout", "0.0", "--no-progress", "--out", str(out)]) == 0
     final = _final(out)
     config = json.loads((out / "run_0" / "config.json").read_text())
@@ -266,7 +268,7 @@ def test_train_rna_subset(tmp_path):
     copy_shared("rna_surface_segmentation", tmp_path / "data")
     out = tmp_path / "rna"
     argv = ["train", "--task", "mesh", "--dataset", "rna", "--root", str(tmp_path / "data"), "--limit", "2"]
-    assert main([*argv, "--layers", "1", "--heads", "1", "--hidden", "4", "--epochs", "1", "--out", str(out)]) == 0
+    assert main([*argv, "--num-layers", "1", "--heads", "1", "--hidden", "4", "--epochs", "1", "--out", str(out)]) == 0
     final = _final(out)
     assert final["data"]["num_classes"] == 260
     assert final["data"]["num_train_meshes"] == 1 and final["data"]["num_val_meshes"] == 1
@@ -289,7 +291,7 @@ def test_ogbn_fixture_full_batch_and_neighbor_sampling(tmp_path):
 def test_ogb_protocol_on_molbace(tmp_path, capsys):
     copy_shared("ogb/ogbg_molbace", tmp_path / "data")
     out = tmp_path / "bace"
-    argv = ["ogb", "--dataset", "ogbg-molbace", "--root", str(tmp_path / "data"), "--runs", "2", "--layers", "2"]
+    argv = ["ogb", "--dataset", "ogbg-molbace", "--root", str(tmp_path / "data"), "--runs", "2", "--num-layers", "2"]
     assert main([*argv, *TINY[:2], "--heads", "2", "--hidden", "8", "--no-progress", "--out", str(out)]) == 0
     result = json.loads((out / "ogb.json").read_text())
     assert result["metric"] == "rocauc" and result["seeds"] == [0, 1]

@@ -67,6 +67,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _depth_is_num_layers(text: str) -> None:
+    raise argparse.ArgumentTypeError(
+        f"--layers lists attention kinds (compare, paper); for the depth use --num-layers {text}, for the kind --layer"
+    )
+
+
 def _split_list(text: str) -> list[int]:
     """``'0-9'`` (a range, both ends included), ``'0,3,5'`` or a mix such as ``'0-2,7'``."""
     values: list[int] = []
@@ -101,8 +107,8 @@ def _float_list(text: str) -> list[float]:
 def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True) -> None:
     """Options shared by ``train``, ``compare`` and ``ogb`` (data, model, optimisation).
 
-    The depth is ``--layers`` (alias ``--num-layers``); in ``compare``, where ``--layers``
-    lists the attention layers to compare (``with_layer=False``), it is ``--num-layers``.
+    The depth is ``--num-layers`` everywhere; ``--layers`` means one thing, the attention
+    kinds that ``compare`` and ``paper`` run (``train`` and ``ogb`` take one, ``--layer``).
     """
     groups = {**TASK_DEFAULTS, **{f"mesh --arch {a}": d for a, d in ARCH_DEFAULTS.items()}}
     defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in groups.items())
@@ -173,8 +179,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         )
     model.add_argument("--hidden", type=_positive_int, help="channels per head of the hidden layers")
     model.add_argument("--heads", type=_positive_int, help="heads of the hidden layers")
-    depth_flags = ["--num-layers"] if not with_layer else ["--layers", "--num-layers"]
-    model.add_argument(*depth_flags, dest="num_layers", type=_positive_int, help="number of attention layers")
+    model.add_argument("--num-layers", type=_positive_int, help="number of attention layers (mesh diffusion: blocks)")
+    if with_layer:  # a clear message for the old spelling of the depth
+        model.add_argument("--layers", type=_depth_is_num_layers, help=argparse.SUPPRESS)
     model.add_argument("--dropout", type=float, help="dropout on features and attention weights")
     model.add_argument("--lr", type=float, help="Adam learning rate")
     model.add_argument("--weight-decay", type=float, help="Adam weight decay")
@@ -260,13 +267,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "splits": args.splits,
     }
     values.update(overrides)
-    config = TrainConfig(**values)  # type: ignore[arg-type]
-    config.validate()
-    if config.task == "graph" and not config.dataset.lower().startswith("ogbg-"):
-        raise ValueError(f"--task graph needs an OGB graph dataset such as ogbg-molbace, got {config.dataset!r}.")
-    if config.task == "node" and config.dataset.lower().startswith("ogbg-"):
-        raise ValueError(f"{config.dataset!r} is a graph property dataset: use --task graph.")
-    return config.resolved()
+    return TrainConfig(**values).resolved()  # type: ignore[arg-type]
 
 
 _ALLOW_PICKLE_HELP = (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,11 @@ def compare_layers(
     Resumable: runs that already have ``final.json`` under ``out`` are read, not repeated.
     """
     out = Path(out)
-    base = TrainConfig.from_dict({**config.to_dict(), "seed": 0, "runs": seeds}).resolved()
+    base = replace(config, seed=0, runs=seeds).resolved()
     task = build_task(base) if base.splits is None else None  # one split: its data is shared by all layers
     rows, curves = [], {}
     for layer in layers:
-        layer_config = TrainConfig.from_dict({**base.to_dict(), "layer": layer})
+        layer_config = replace(base, layer=layer)
         summary = run_training(layer_config, out / layer, resume=True, progress=progress, task=task)
         rows.append(_row(layer, summary))
         histories = [json.loads((run / "metrics.json").read_text()) for run in run_folders(layer_config, out / layer)]

@@ -54,7 +54,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 ROW_NORMALISED_DATASETS = ("cora", "citeseer", "pubmed")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a run (saved as ``config.json`` in the run folder).
 
@@ -123,6 +123,9 @@ class TrainConfig:
     split: int = 0
     splits: list[int] | None = None
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def resolved(self) -> TrainConfig:
         """A copy with the ``None`` hyper-parameters replaced by the task defaults."""
         values = asdict(self)
@@ -143,6 +146,10 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first invalid setting."""
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}.")
+        if self.task == "graph" and not self.dataset.lower().startswith("ogbg-"):
+            raise ValueError(f"--task graph needs an OGB graph dataset such as ogbg-molbace, got {self.dataset!r}.")
+        if self.task == "node" and self.dataset.lower().startswith("ogbg-"):
+            raise ValueError(f"{self.dataset!r} is a graph property dataset: use --task graph.")
         if self.arch is not None and self.arch not in ARCHS:
             raise ValueError(f"--arch must be one of {ARCHS}, got {self.arch!r}.")
         if self.arch == "diffusion" and self.task != "mesh":

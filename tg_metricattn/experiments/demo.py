@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False) -> dict[
         task = build_task(config)
         results[kind] = {}
         for layer in DEMO_LAYERS[kind]:
-            layer_config = TrainConfig.from_dict({**config.to_dict(), "layer": layer})
+            layer_config = replace(config, layer=layer)
             summary = run_training(layer_config, out / kind / layer, progress=True, task=task)
             results[kind][layer] = summary["test_metric_mean"]
             if kind == "mesh":

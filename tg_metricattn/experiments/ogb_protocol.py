@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def leaderboard_row(result: dict[str, Any]) -> str:
 def run_ogb(config: TrainConfig, out: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
     """Run the protocol for ``config`` (``config.runs`` seeds from 0) and write ``ogb.json``/``ogb.md`` into ``out``."""
     out = Path(out)
-    config = TrainConfig.from_dict({**config.to_dict(), "seed": 0})
+    config = replace(config, seed=0)
     summary = run_training(config, out, resume=True, progress=progress)
     result = {
         "dataset": config.dataset,

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from tg_metricattn.experiments.config import TrainConfig
@@ -45,7 +46,7 @@ def train_command(
     distributed = config.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1
     ctx = init_distributed(config.device) if distributed else DistContext()
     if distributed:
-        config = TrainConfig.from_dict({**config.to_dict(), "distributed": True})
+        config = replace(config, distributed=True)
     try:
         with lock_run_folder(out) if ctx.is_main else contextlib.nullcontext():
             summary = run_training(config, out, resume=resume, progress=progress, ctx=ctx, allow_pickle=allow_pickle)

@@ -17,6 +17,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -296,11 +297,8 @@ def run_training(
 
     ctx = ctx or DistContext()
     config = config.resolved()
-    config.validate()
     out_path = Path(out) if out is not None else None
-    split_configs = [
-        TrainConfig.from_dict({**config.to_dict(), "split": k, "splits": None}) for k in config.splits or []
-    ]
+    split_configs = [replace(config, split=k, splits=None) for k in config.splits or []]
     # the data is loaded (and found, or not) before anything is written
     task = build_task(split_configs[0] if split_configs else config, ctx) if task is None else task
     if out_path is not None and ctx.is_main:
@@ -313,7 +311,7 @@ def run_training(
             finals += run_training(split_config, split_out, resume, progress, ctx, split_task, allow_pickle)["finals"]
     else:
         for seed in range(config.seed, config.seed + config.runs):
-            run_config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "runs": 1})
+            run_config = replace(config, seed=seed, runs=1)
             folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
             done = folder.read_final() if (resume and folder is not None) else None
             finals.append(done or train_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
