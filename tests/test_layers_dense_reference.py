@@ -32,7 +32,7 @@ def test_l2_attention_matches_dense(heads: int, concat: bool, self_loops: bool) 
     x = torch.randn(13, 6, generator=gen, dtype=torch.float64) + 3.0  # off-centre features
     layer = L2AttnConv(6, 4, heads=heads, concat=concat, add_self_loops=self_loops).double()
     torch.nn.init.normal_(layer.bias)
-    q = layer.query(x)  # [N, H, C]
+    q = layer.embed(x)  # [N, H, C]
     assert q.shape == (13, heads, 4)
     dist = (q.transpose(0, 1).unsqueeze(2) - q.transpose(0, 1).unsqueeze(1)).pow(2).sum(-1)
     _dense_check(layer, x, x, edge_index, -dist / math.sqrt(4), self_loops)
@@ -114,7 +114,7 @@ def test_l2_attention_bipartite_with_unrelated_targets_matches_dense() -> None:
     x_src = torch.randn(9, 4, generator=gen, dtype=torch.float64)
     x_dst = torch.randn(5, 4, generator=gen, dtype=torch.float64) + 2.0
     layer = L2AttnConv(4, 3, heads=2, add_self_loops=False).double()
-    q_src, q_dst = layer.query(x_src).transpose(0, 1), layer.query(x_dst).transpose(0, 1)
+    q_src, q_dst = layer.embed(x_src).transpose(0, 1), layer.embed(x_dst).transpose(0, 1)
     dist = (q_dst.unsqueeze(2) - q_src.unsqueeze(1)).pow(2).sum(-1)
     _dense_check(layer, x_src, x_dst, edge_index, -dist / math.sqrt(3), False)
 

@@ -154,7 +154,7 @@ def test_squared_distance_weights_match_the_direct_formula_far_from_the_origin(c
     torch.manual_seed(0)
     layer = cls(5, 4, heads=2, add_self_loops=False)
     _, (used, alpha) = layer(x, edge_index, return_attention_weights=True)
-    y = layer.query(x) if cls is L2AttnConv else layer.embed(x)
+    y = layer.embed(x)
     t = torch.full((2,), 2.0) if cls is L2AttnConv else layer.time_scale.detach()
     scores = -(y[used[1]] - y[used[0]]).double().pow(2).sum(-1) / t.double()  # direct, per edge: [E, H]
     direct = edge_softmax(scores, used[1], 30)

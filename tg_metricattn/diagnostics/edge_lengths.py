@@ -2,8 +2,8 @@
 
 For an edge ``j -> i`` (self-loops excluded) and head h:
 
-- learned length   ``ℓ_ij = ‖y_i - y_j‖`` with ``y = f(x)`` (:meth:`MetricAttnConv.embed`)
-  or ``y = W_q x`` (:meth:`L2AttnConv.query`);
+- learned length   ``ℓ_ij = ‖y_i - y_j‖`` with ``y = embed(x)`` of the layer (f(x) for
+  metric attention, W_q x for L2 attention; :class:`~tg_metricattn.layers.DistanceAttnConv`);
 - geometric length ``g_ij = ‖pos_i - pos_j‖``;
 - distortion ratio ``r_ij = ℓ_ij / g_ij``, summarised by mean, std, coefficient of
   variation, quantiles and the std of ``log r`` (0 for a similarity);
@@ -24,7 +24,7 @@ import torch
 from scipy.sparse.linalg import lsqr
 from torch import Tensor
 
-from tg_metricattn.layers import L2AttnConv, MetricAttnConv
+from tg_metricattn.layers import DistanceAttnConv
 
 __all__ = [
     "DistortionStats",
@@ -47,17 +47,15 @@ def _edges(edge_index: Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def layer_embedding(layer: MetricAttnConv | L2AttnConv, x: Tensor) -> Tensor:
+def layer_embedding(layer: DistanceAttnConv, x: Tensor) -> Tensor:
     """The embedding whose distances the layer's score uses, ``[N, heads, D]``."""
-    if isinstance(layer, MetricAttnConv):
+    if isinstance(layer, DistanceAttnConv):
         return layer.embed(x)
-    if isinstance(layer, L2AttnConv):
-        return layer.query(x)
     raise ValueError(f"Learned edge lengths need a MetricAttnConv or L2AttnConv; got {type(layer).__name__}.")
 
 
 @torch.no_grad()
-def learned_edge_lengths(layer: MetricAttnConv | L2AttnConv, x: Tensor, edge_index: Tensor) -> np.ndarray:
+def learned_edge_lengths(layer: DistanceAttnConv, x: Tensor, edge_index: Tensor) -> np.ndarray:
     """``‖y_i - y_j‖`` per edge (self-loops dropped, edge order kept) and head: ``[E', heads]``."""
     was_training = layer.training
     layer.eval()

@@ -52,7 +52,7 @@ from tg_metricattn.diagnostics.propagation import attention_layers, capture_laye
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
 from tg_metricattn.geometry import vertex_array
-from tg_metricattn.layers import L2AttnConv, MetricAttnConv, SpectralHeatDiffusion
+from tg_metricattn.layers import DistanceAttnConv, MetricAttnConv, SpectralHeatDiffusion
 
 __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport", "diagnose", "diffusion_times"]
 
@@ -225,7 +225,7 @@ def diagnose(
             cache[key] = {kind: _laplacian_for(kind, ei, n, data) for kind in laplacians}
         refs = cache[key]
         lengths = None
-        if isinstance(layer, (MetricAttnConv, L2AttnConv)) and pos is not None and pos.size(0) == n:
+        if isinstance(layer, DistanceAttnConv) and pos is not None and pos.size(0) == n:
             learned = learned_edge_lengths(layer, x, ei)
             geometric = geometric_edge_lengths(pos, ei)
             lengths = (learned, geometric)

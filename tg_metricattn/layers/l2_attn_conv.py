@@ -8,23 +8,10 @@ from typing import Any
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
-from tg_metricattn.layers.attention_conv import AttentionConv
-from tg_metricattn.layers.score_terms import ScoreTerms, squared_distance_terms
+from tg_metricattn.layers.distance_attn_conv import DistanceAttnConv, shared_width
 
 
-def shared_width(in_channels: int | tuple[int, int], layer: str) -> int:
-    """The one input width of a layer whose score compares x_i and x_j in one space."""
-    if isinstance(in_channels, int):
-        return in_channels
-    if in_channels[0] != in_channels[1]:
-        raise ValueError(
-            f"{layer} compares source and target nodes with one shared map, so both need the "
-            f"same width; got in_channels={tuple(in_channels)}. Project them to one width first."
-        )
-    return in_channels[0]
-
-
-class L2AttnConv(AttentionConv):
+class L2AttnConv(DistanceAttnConv):
     r"""Attention whose score is a negative squared distance with tied query and key maps.
 
     .. math::
@@ -32,10 +19,10 @@ class L2AttnConv(AttentionConv):
         \qquad x'_i = \sum_j \alpha_{ij} W_v x_j
 
     Tying :math:`W_k = W_q` (Kim et al. 2021, "The Lipschitz constant of self-attention")
-    makes the score a function of a distance. The term :math:`\lVert W_q x_i\rVert^2` is
-    constant over the edges into i and cancels in the softmax, so the score is evaluated
-    as :math:`(2\langle q_i, q_j\rangle - \lVert q_j\rVert^2)/\sqrt{C}` without forming
-    per-edge differences. Parameters: ``lin_query``, ``lin_value``, ``res``, ``bias``.
+    makes the score a function of a distance; :meth:`embed` is :math:`W_q x`, and the
+    squared distances are taken per edge in chunks, as for every
+    :class:`~tg_metricattn.layers.distance_attn_conv.DistanceAttnConv`. Parameters:
+    ``lin_query``, ``lin_value``, ``res``, ``bias``.
 
     Args:
         residual: add a learnable skip connection ``res(x_i)``.
@@ -69,13 +56,10 @@ class L2AttnConv(AttentionConv):
         self.lin_query.reset_parameters()
         self.lin_value.reset_parameters()
 
-    def query(self, x: Tensor) -> Tensor:
+    def embed(self, x: Tensor) -> Tensor:
         """The tied query/key embedding W_q x, shape ``[N, heads, out_channels]``."""
         return self.lin_query(x).view(-1, self.heads, self.out_channels)
 
-    def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
-        """Values W_v x_j and the squared-distance terms of q = W_q x with t = sqrt(C)."""
-        q_src = self.query(x_src)
-        q_dst = q_src if x_dst is x_src else self.query(x_dst)
-        value = self.lin_value(x_src).view(-1, self.heads, self.out_channels)
-        return value, squared_distance_terms(q_dst, q_src, math.sqrt(self.out_channels))
+    def distance_scale(self) -> float:
+        """t = sqrt(C)."""
+        return math.sqrt(self.out_channels)

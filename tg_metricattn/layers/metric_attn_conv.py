@@ -13,12 +13,10 @@ from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.resolver import activation_resolver
 
-from tg_metricattn.layers.attention_conv import AttentionConv
-from tg_metricattn.layers.l2_attn_conv import shared_width
-from tg_metricattn.layers.score_terms import ScoreTerms, squared_distance_terms
+from tg_metricattn.layers.distance_attn_conv import DistanceAttnConv, shared_width
 
 
-class MetricAttnConv(AttentionConv):
+class MetricAttnConv(DistanceAttnConv):
     r"""Attention with the pseudo-metric of a learned embedding f and a time scale t.
 
     .. math::
@@ -159,9 +157,6 @@ class MetricAttnConv(AttentionConv):
             self.time_scale_unset.fill_(False)
         return scores * (old / new)
 
-    def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
-        """Values W_v x_j and the squared-distance terms of f with time scale t."""
-        f_src = self.embed(x_src)
-        f_dst = f_src if x_dst is x_src else self.embed(x_dst)
-        value = self.lin_value(x_src).view(-1, self.heads, self.out_channels)
-        return value, squared_distance_terms(f_dst, f_src, self.time_scale)
+    def distance_scale(self) -> Tensor:
+        """t_h, one per head."""
+        return self.time_scale
