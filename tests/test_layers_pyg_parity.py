@@ -8,7 +8,7 @@ from torch_geometric.nn import GATConv, TransformerConv
 from torch_geometric.utils import to_torch_coo_tensor, to_torch_csr_tensor
 
 from tests.layer_cases import random_graph
-from tg_metricattn import DotAttnConv, SparseGATConv
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 
 TOL = 1e-9
 
@@ -129,6 +129,21 @@ def test_reverse_load_from_pyg_checkpoints() -> None:
 def test_repr_matches_pyg_style() -> None:
     assert repr(SparseGATConv(16, 8, heads=4)) == repr(GATConv(16, 8, heads=4)).replace("GAT", "SparseGAT")
     assert repr(DotAttnConv((16, 4), 8, heads=2)) == "DotAttnConv((16, 4), 8, heads=2)"
+
+
+def test_repr_shows_the_settings_that_differ_from_the_defaults() -> None:
+    assert repr(SparseGATConv(4, 2, heads=2, negative_slope=0.1, residual=True)) == (
+        "SparseGATConv(4, 2, heads=2, residual=True, negative_slope=0.1)"
+    )
+    assert repr(DotAttnConv(4, 2, root_weight=False, concat=False)) == (
+        "DotAttnConv(4, 2, heads=1, concat=False, root_weight=False)"
+    )
+    assert repr(L2AttnConv(4, 2, propagation="scatter")) == "L2AttnConv(4, 2, heads=1, propagation='scatter')"
+    metric = MetricAttnConv(4, 2, heads=3, metric_channels=5, hidden_channels=7, time_scale="auto")
+    assert repr(metric) == "MetricAttnConv(4, 2, heads=3, metric_channels=5, hidden_channels=7, time_scale='auto')"
+    assert repr(MetricAttnConv(4, 2, time_scale=0.5, learn_time_scale=False)) == (
+        "MetricAttnConv(4, 2, heads=1, time_scale=0.5, learn_time_scale=False)"
+    )
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.05, 0.7])

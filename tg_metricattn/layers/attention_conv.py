@@ -258,5 +258,17 @@ class AttentionConv(MessagePassing):
         """Weighted message a_ij v_j, shape ``[E, H, C]``."""
         return alpha.unsqueeze(-1) * value_j
 
+    def repr_settings(self) -> dict[str, Any]:
+        """The settings that differ from the defaults, shown by ``repr`` after ``heads``."""
+        settings: dict[str, Any] = {}
+        if not self.concat:
+            settings["concat"] = False
+        if self.propagation != "auto":
+            settings["propagation"] = self.propagation
+        if getattr(self, "residual", False):
+            settings["residual"] = True
+        return settings
+
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
+        extra = "".join(f", {key}={value!r}" for key, value in self.repr_settings().items())
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads}{extra})"

@@ -70,6 +70,10 @@ class DotAttnConv(AttentionConv):
         key = self.lin_key(x_src).view(-1, H, C)
         return self.lin_value(x_src).view(-1, H, C), ScoreTerms(query=query, key=key)
 
+    def repr_settings(self) -> dict[str, Any]:
+        """``root_weight=False`` when set, and the common settings."""
+        return {**super().repr_settings(), **({} if self.root_weight else {"root_weight": False})}
+
     def root_term(self, x_dst: Tensor) -> Tensor | None:
         """``lin_skip(x_i)`` when ``root_weight=True``."""
         return self.lin_skip(x_dst) if self.root_weight else None

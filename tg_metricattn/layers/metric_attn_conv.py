@@ -157,6 +157,21 @@ class MetricAttnConv(DistanceAttnConv):
             self.time_scale_unset.fill_(False)
         return scores * (old / new)
 
+    def repr_settings(self) -> dict[str, Any]:
+        """The embedding widths and the time scale when not the defaults, and the common settings."""
+        settings = super().repr_settings()
+        if self.metric_channels != self.out_channels:
+            settings["metric_channels"] = self.metric_channels
+        if self.hidden_channels != self.heads * self.metric_channels:
+            settings["hidden_channels"] = self.hidden_channels
+        if self.auto_time_scale:
+            settings["time_scale"] = "auto"
+        elif self.initial_time_scale != math.sqrt(self.metric_channels):
+            settings["time_scale"] = self.initial_time_scale
+        if not self.learn_time_scale:
+            settings["learn_time_scale"] = False
+        return settings
+
     def distance_scale(self) -> Tensor:
         """t_h, one per head."""
         return self.time_scale

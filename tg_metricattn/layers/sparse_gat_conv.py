@@ -74,6 +74,11 @@ class SparseGATConv(AttentionConv):
         glorot(self.att_src)
         glorot(self.att_dst)
 
+    def repr_settings(self) -> dict[str, Any]:
+        """``negative_slope`` when it is not 0.2, and the common settings."""
+        slope = {"negative_slope": self.negative_slope} if self.negative_slope != 0.2 else {}
+        return {**super().repr_settings(), **slope}
+
     def node_terms(self, x_src: Tensor, x_dst: Tensor) -> tuple[Tensor, ScoreTerms]:
         """W x_j as values; a_src . W x_j and a_dst . W x_i as the score's node terms."""
         H, C = self.heads, self.out_channels
