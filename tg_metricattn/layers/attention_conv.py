@@ -12,7 +12,7 @@ term of x_i is added, and finally a bias. A node without incoming edges aggregat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +74,14 @@ class AttentionConv(MessagePassing):
             epoch of full-batch training, every layer of a model, every step on the same
             mesh. Costs O(E) memory per tensor, freed with the tensor; a different tensor,
             or one changed in place, is prepared anew.
+
+    Shapes (every subclass):
+        - **input:** node features ``[N, F_in]`` or ``([N_src, F_src], [N_dst, F_dst])``;
+          ``edge_index`` ``[2, E]`` or a torch sparse ``adj_t`` ``[N_dst, N_src]``.
+        - **output:** ``[N_dst, heads * out_channels]`` (``[N_dst, out_channels]`` when
+          ``concat=False``); with ``return_attention_weights=True`` also
+          ``(edge_index_used [2, E'], alpha [E', heads])`` (``E'`` counts the added
+          self-loops), or ``(adj_t, alpha)`` for a sparse input.
     """
 
     #: the constructor argument that adds a learned skip term of x_i (PyG's name per layer)
@@ -154,13 +162,32 @@ class AttentionConv(MessagePassing):
         return None if res is None else res(x_dst)
 
     # ------------------------------------------------------------------- propagation
+    @overload
+    def forward(
+        self,
+        x: NodeFeatures,
+        edge_index: Adjacency,
+        size: tuple[int, int] | None = None,
+        return_attention_weights: Literal[False] | None = None,
+    ) -> Tensor: ...
+
+    @overload
+    def forward(
+        self,
+        x: NodeFeatures,
+        edge_index: Adjacency,
+        size: tuple[int, int] | None = None,
+        *,
+        return_attention_weights: Literal[True],
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]: ...
+
     def forward(
         self,
         x: NodeFeatures,
         edge_index: Adjacency,
         size: tuple[int, int] | None = None,
         return_attention_weights: bool | None = None,
-    ) -> Tensor | tuple[Tensor, Any]:
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         """Attend over incoming edges.
 
         Args:
