@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tg_metricattn.experiments.demo
+	$(PY) -m tg_metricattn.experiments.cli demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

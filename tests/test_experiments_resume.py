@@ -80,7 +80,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, one_thread):
     assert main([*TRAIN_ARGS, "--out", str(reference)]) == 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **one_thread}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tg_metricattn.experiments.train", *TRAIN_ARGS[1:], "--out", str(killed)],
+        [sys.executable, "-m", "tg_metricattn.experiments.cli", *TRAIN_ARGS, "--out", str(killed)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

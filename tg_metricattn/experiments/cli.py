@@ -282,10 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="metric attention vs GAT on synthetic meshes and a synthetic graph")
+    demo.set_defaults(func=_demo)
     demo.add_argument("--out", default="runs/demo", help="results folder (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a few epochs on tiny data (for tests)")
 
     train = sub.add_parser("train", help="train a model; writes a results folder per seed")
+    train.set_defaults(func=_train)
     add_model_arguments(train)
     train.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     train.add_argument("--runs", type=_positive_int, default=1, help="runs with seeds seed..seed+runs-1")
@@ -300,17 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--distributed", action="store_true", help="DistributedDataParallel under torchrun")
 
     compare = sub.add_parser("compare", help="several layers over several seeds: accuracy, spread, curves")
+    compare.set_defaults(func=_compare)
     add_model_arguments(compare, with_layer=False)
     compare.add_argument("--layers", dest="layer_list", type=_layer_list, default=list(LAYER_NAMES))
     compare.add_argument("--seeds", type=_positive_int, default=10, help="seeds 0..N-1 per layer (default 10)")
     compare.add_argument("--out", help="results folder (default runs/compare-<dataset>)")
 
     ogb = sub.add_parser("ogb", help="the OGB leaderboard protocol (seeds 0..runs-1, official Evaluator)")
+    ogb.set_defaults(func=_ogb)
     add_model_arguments(ogb)
     ogb.add_argument("--runs", type=_positive_int, default=10, help="runs (default 10)")
     ogb.add_argument("--out", help="results folder (default runs/ogb-<dataset>-<layer>)")
 
     paper = sub.add_parser("paper", help="the metric-attention paper's experiments: two moons and digits, IPN")
+    paper.set_defaults(func=_paper)
     paper.add_argument("--datasets", type=_name_list, default=["moons", "digits"], help="moons, digits (both)")
     paper.add_argument("--noise", type=_float_list, default=[0.1, 0.2], help="moons noise levels (0.1,0.2)")
     paper.add_argument("--layers", type=_name_list, default=["dot", "l2", "metric", "gat"], help="dot,l2,metric,gat")
@@ -329,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument("--no-progress", action="store_true", help="no line per run")
 
     diag = sub.add_parser("diagnose", help="attention vs heat diffusion for a trained run")
+    diag.set_defaults(func=_diagnose)
     diag.add_argument("--checkpoint", required=True, metavar="DIR", help="a run folder (or its parent)")
     diag.add_argument("--out", help="where to write diagnostics.json and plots (default DIR/diagnostics)")
     diag.add_argument("--laplacians", default="rw", help="comma-separated: rw, sym, combinatorial, cotangent")
@@ -368,73 +374,80 @@ def _default_out(*parts: str) -> str:
     return str(Path("runs") / "-".join(p.replace("/", "_") for p in parts))
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.command == "demo":
-        from tg_metricattn.experiments.demo import run_demo
+def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.demo import run_demo
 
-        run_demo(args.out, quick=args.quick)
-        return 0
-    if args.command == "diagnose":
-        from tg_metricattn.experiments.diagnosis import diagnose_run
+    run_demo(args.out, quick=args.quick)
+    return 0
 
-        laplacians = tuple(args.laplacians.split(","))
-        diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
-        return 0
+
+def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.diagnosis import diagnose_run
+
+    laplacians = tuple(args.laplacians.split(","))
+    diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
+    return 0
+
+
+def _paper(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.paper import PaperConfig, run_paper
+
+    config = PaperConfig(
+        datasets=tuple(args.datasets),
+        noises=tuple(args.noise),
+        layers=tuple(args.layers),
+        graphs=tuple(args.graphs),
+        seeds=args.seeds,
+        epochs=args.epochs,
+        width=args.width,
+        heads=args.heads,
+        blocks=args.blocks,
+        k=args.k,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        num_points=args.points,
+    )
+    run_paper(config, args.out, not args.no_progress)
+    return 0
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.train import train_command
+
     progress = not args.no_progress
-    if args.command == "paper":
-        from tg_metricattn.experiments.paper import PaperConfig, run_paper
+    if args.resume:
+        resume = Path(args.resume)
+        if RUN_NAME.fullmatch(resume.name) and (resume.parent / "config.json").is_file():
+            resume = resume.parent  # one run_<seed> of a results folder: resume the folder (finished runs skip)
+        if not (resume / "config.json").is_file():
+            parser.error(f"--resume {args.resume!r}: not an existing run folder")
+        config = TrainConfig.from_json(resume / "config.json")
+        return train_command(config, str(resume), True, progress, args.allow_pickle)
+    config = config_from_args(args)
+    out = Path(args.out or _default_out(config.task, config.dataset, config.layer))
+    _claim_out(out, config, args.overwrite)
+    return train_command(config, str(out), resume=False, progress=progress)
 
-        config = PaperConfig(
-            datasets=tuple(args.datasets),
-            noises=tuple(args.noise),
-            layers=tuple(args.layers),
-            graphs=tuple(args.graphs),
-            seeds=args.seeds,
-            epochs=args.epochs,
-            width=args.width,
-            heads=args.heads,
-            blocks=args.blocks,
-            k=args.k,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            num_points=args.points,
-        )
-        run_paper(config, args.out, progress)
-        return 0
-    if args.command == "train":
-        from tg_metricattn.experiments.train import train_command
 
-        if args.resume:
-            resume = Path(args.resume)
-            if RUN_NAME.fullmatch(resume.name) and (resume.parent / "config.json").is_file():
-                resume = resume.parent  # one run_<seed> of a results folder: resume the folder (finished runs skip)
-            if not (resume / "config.json").is_file():
-                parser.error(f"--resume {args.resume!r}: not an existing run folder")
-            config = TrainConfig.from_json(resume / "config.json")
-            return train_command(config, str(resume), True, progress, args.allow_pickle)
-        config = config_from_args(args)
-        out = Path(args.out or _default_out(config.task, config.dataset, config.layer))
-        _claim_out(out, config, args.overwrite)
-        return train_command(config, str(out), resume=False, progress=progress)
-    if args.command == "compare":
-        from tg_metricattn.experiments.compare import compare_layers
+def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.compare import compare_layers
 
-        config = config_from_args(args)
-        out = args.out or _default_out("compare", config.dataset)
-        compare_layers(config, args.layer_list, args.seeds, out, progress)
-        return 0
-    if args.command == "ogb":
-        from tg_metricattn.experiments.ogb_protocol import run_ogb
+    config = config_from_args(args)
+    out = args.out or _default_out("compare", config.dataset)
+    compare_layers(config, args.layer_list, args.seeds, out, not args.no_progress)
+    return 0
 
-        if not args.dataset.lower().startswith(("ogbn-", "ogbg-")):
-            parser.error(f"--dataset must be an OGB dataset (ogbn-* or ogbg-*), got {args.dataset!r}")
-        task = "graph" if args.dataset.lower().startswith("ogbg-") else "node"
-        config = config_from_args(args, task=task, runs=args.runs)
-        run_ogb(config, args.out or _default_out("ogb", config.dataset, config.layer), progress)
-        return 0
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+
+def _ogb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tg_metricattn.experiments.ogb_protocol import run_ogb
+
+    if not args.dataset.lower().startswith(("ogbn-", "ogbg-")):
+        parser.error(f"--dataset must be an OGB dataset (ogbn-* or ogbg-*), got {args.dataset!r}")
+    task = "graph" if args.dataset.lower().startswith("ogbg-") else "node"
+    config = config_from_args(args, task=task, runs=args.runs)
+    run_ogb(config, args.out or _default_out("ogb", config.dataset, config.layer), not args.no_progress)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tg_metricattn.experiments.run_folder import RunFolderBusyError
 
     try:
-        return _run(args, parser)
+        return args.func(args, parser)
     except DataNotFoundError as error:
         print(f"tgma {args.command}: data not found: {error}", file=sys.stderr)
         return 1

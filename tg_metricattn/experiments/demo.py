@@ -13,13 +13,12 @@ Everything is generated, so it runs anywhere without data:
 It prints the test accuracies, writes every run's folder (training curves), a picture of
 a test mesh coloured by true and predicted part, and the diffusion diagnostics of the
 metric-attention mesh model (with the learned heat-diffusion times). Also
-``python -m tg_metricattn.experiments.demo``.
+``python -m tg_metricattn.experiments.cli demo``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from tg_metricattn.experiments.plots import plot_mesh_segmentation
 from tg_metricattn.experiments.tasks import MeshTask, build_task
 from tg_metricattn.experiments.training import run_training
 
-__all__ = ["demo_configs", "main", "run_demo"]
+__all__ = ["demo_configs", "run_demo"]
 
 DEMO_LAYERS = {"mesh": ("gat", "metric", "none"), "graph": ("gat", "metric")}
 
@@ -86,14 +85,3 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False) -> dict[
     print(report.summary())
     print(f"\nmesh picture: {picture}\nresults: {out} ({time.perf_counter() - start:.0f} s)")
     return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tg_metricattn.experiments.demo`` = ``tgma demo``."""
-    from tg_metricattn.experiments.cli import main as cli_main
-
-    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

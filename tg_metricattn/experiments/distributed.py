@@ -1,6 +1,6 @@
 """Data-parallel training with ``torch.distributed``: process group, model wrapping, sharding.
 
-Launch with ``torchrun --nproc_per_node=K -m tg_metricattn.experiments.train ...`` (or
+Launch with ``torchrun --nproc_per_node=K -m tg_metricattn.experiments.cli train ...`` (or
 ``tgma train --distributed`` under torchrun). The backend is gloo on CPU and NCCL on GPU.
 Every rank builds the same model from the same seed (DDP also broadcasts rank 0's
 parameters), draws the same shuffled order of training items from a shared generator and
@@ -53,7 +53,7 @@ def init_distributed(device: str) -> DistContext:
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise ValueError(
             "--distributed needs the environment set by torchrun (RANK, WORLD_SIZE, MASTER_ADDR); launch with "
-            "`torchrun --nproc_per_node=K -m tg_metricattn.experiments.train ...`."
+            "`torchrun --nproc_per_node=K -m tg_metricattn.experiments.cli train ...`."
         )
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if not dist.is_initialized():

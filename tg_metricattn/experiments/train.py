@@ -1,15 +1,13 @@
-"""``tgma train`` and its module form for torchrun.
+"""``tgma train``: run a configuration into a results folder and print its summary.
 
-``python -m tg_metricattn.experiments.train ARGS`` is ``tgma train ARGS``; under torchrun
-(``WORLD_SIZE`` set) it trains with DistributedDataParallel, as ``tgma train --distributed``.
+Under torchrun (``WORLD_SIZE`` set: ``torchrun --nproc_per_node=K -m tg_metricattn.experiments.cli
+train ARGS``) it trains with DistributedDataParallel, as ``tgma train --distributed``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +16,7 @@ from tg_metricattn.experiments.distributed import DistContext, cleanup, init_dis
 from tg_metricattn.experiments.run_folder import lock_run_folder
 from tg_metricattn.experiments.training import run_training
 
-__all__ = ["format_summary", "main", "train_command"]
+__all__ = ["format_summary", "train_command"]
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -56,14 +54,3 @@ def train_command(
         print(format_summary(summary))
         print(f"results: {out}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``tgma train`` with ``argv``."""
-    from tg_metricattn.experiments.cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
