@@ -297,7 +297,7 @@ def test_a_results_folder_in_use_is_refused(tmp_path, capsys):
 
 
 def test_results_are_created_with_the_users_umask(tmp_path):
-    from tg_metricattn.experiments.atomic import atomic_write_text
+    from tg_metricattn.atomic_files import atomic_write_text
 
     previous = os.umask(0o027)
     try:
@@ -308,7 +308,7 @@ def test_results_are_created_with_the_users_umask(tmp_path):
 
 
 def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
-    from tg_metricattn.experiments.atomic import atomic_write, atomic_write_text
+    from tg_metricattn.atomic_files import atomic_write, atomic_write_text
 
     path = atomic_write_text(tmp_path / "metrics.json", "old")
 

@@ -9,6 +9,13 @@ the learned edge lengths against a mesh.
 """
 
 from tg_metricattn.datasets.point_graphs import knn_edge_index
+from tg_metricattn.diagnostics.diagnostic_plots import (
+    plot_conformal_factor,
+    plot_diffusion_fits,
+    plot_dirichlet,
+    plot_spectrum,
+    save_plots,
+)
 from tg_metricattn.diagnostics.diffusion_fit import (
     DiffusionFit,
     default_time_bounds,
@@ -43,13 +50,6 @@ from tg_metricattn.diagnostics.laplacians import (
     graph_laplacian,
     laplacian_eigenpairs,
     mesh_laplace_operator,
-)
-from tg_metricattn.diagnostics.plots import (
-    plot_conformal_factor,
-    plot_diffusion_fits,
-    plot_dirichlet,
-    plot_spectrum,
-    save_plots,
 )
 from tg_metricattn.diagnostics.propagation import (
     attention_layers,

@@ -7,7 +7,7 @@
 - :mod:`~tg_metricattn.experiments.sampling`: neighbour-sampled mini-batches.
 - :mod:`~tg_metricattn.experiments.training`: the loop, model selection, resume.
 - :mod:`~tg_metricattn.experiments.checkpoint`, :mod:`~tg_metricattn.experiments.run_folder`,
-  :mod:`~tg_metricattn.experiments.atomic`, :mod:`~tg_metricattn.experiments.plots`: results on disk.
+  :mod:`~tg_metricattn.atomic_files`, :mod:`~tg_metricattn.experiments.training_plots`: results on disk.
 - :mod:`~tg_metricattn.experiments.compare`, :mod:`~tg_metricattn.experiments.ogb_protocol`,
   :mod:`~tg_metricattn.experiments.diagnosis`, :mod:`~tg_metricattn.experiments.demo`: the subcommands.
 - :mod:`~tg_metricattn.experiments.distributed`: DistributedDataParallel under torchrun.

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tg_metricattn.experiments.atomic import atomic_write
+from tg_metricattn.atomic_files import atomic_write
 
 __all__ = [
     "CheckpointError",

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
+from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.config import TrainConfig
-from tg_metricattn.experiments.plots import plot_mean_curves, plot_violin
 from tg_metricattn.experiments.tasks import build_task
 from tg_metricattn.experiments.training import run_folders, run_training
+from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 
 __all__ = ["compare_layers", "comparison_table", "paired_comparison", "paired_table"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.diagnosis import diagnose_model
-from tg_metricattn.experiments.plots import plot_mesh_segmentation
 from tg_metricattn.experiments.tasks import MeshTask, build_task
 from tg_metricattn.experiments.training import run_training
+from tg_metricattn.experiments.training_plots import plot_mesh_segmentation
 
 __all__ = ["demo_configs", "run_demo"]
 

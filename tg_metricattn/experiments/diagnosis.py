@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tg_metricattn.atomic_files import atomic_write_text
 from tg_metricattn.diagnostics import DiagnosticsReport, diagnose, save_plots
-from tg_metricattn.experiments.atomic import atomic_write_text
 from tg_metricattn.experiments.checkpoint import load_checkpoint
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.run_folder import RunFolder

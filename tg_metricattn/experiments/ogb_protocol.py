@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
+from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.checkpoint import package_versions
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.training import run_training

@@ -37,11 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.datasets.point_graphs import complete_edge_index, knn_edge_index
 from tg_metricattn.datasets.vector_data import VectorData, handwritten_digits, two_moons
-from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.compare import paired_comparison
-from tg_metricattn.experiments.plots import plot_mean_curves, plot_violin
+from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 from tg_metricattn.models import IPN, LAYERS, count_parameters
 
 __all__ = ["PAPER_DATASETS", "PAPER_GRAPHS", "PaperConfig", "epochs_to_reach", "paper_table", "run_paper", "train_ipn"]

@@ -26,8 +26,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_metricattn.experiments.atomic import atomic_write_json, atomic_write_text
-from tg_metricattn.experiments.plots import plot_training_curves
+from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
+from tg_metricattn.experiments.training_plots import plot_training_curves
 
 __all__ = ["RunFolder", "RunFolderBusyError", "lock_run_folder"]
 

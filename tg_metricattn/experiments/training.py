@@ -293,7 +293,7 @@ def run_training(
     (also written as ``out/summary.json``) with every run's final metrics under ``'finals'``,
     the mean ± std taken over all of them (splits × seeds).
     """
-    from tg_metricattn.experiments.atomic import atomic_write_json
+    from tg_metricattn.atomic_files import atomic_write_json
 
     ctx = ctx or DistContext()
     config = config.resolved()

@@ -17,18 +17,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
+from tg_metricattn.atomic_files import save_figure
 from tg_metricattn.diagnostics.report import DiagnosticsReport
 from tg_metricattn.geometry import face_rows, vertex_array
 
 __all__ = ["plot_conformal_factor", "plot_diffusion_fits", "plot_dirichlet", "plot_spectrum", "save_plots"]
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def plot_spectrum(report: DiagnosticsReport, path) -> Path:
@@ -46,7 +39,7 @@ def plot_spectrum(report: DiagnosticsReport, path) -> Path:
     ax.set_ylabel("eigenvalue")
     ax.set_title("P (solid) vs exp(-t* λ_k(L)) (dashed)")
     ax.legend(fontsize=6)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_diffusion_fits(report: DiagnosticsReport, path) -> Path:
@@ -63,7 +56,7 @@ def plot_diffusion_fits(report: DiagnosticsReport, path) -> Path:
         ax.set_xticks(pos, labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(title)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dirichlet(report: DiagnosticsReport, path) -> Path:
@@ -78,7 +71,7 @@ def plot_dirichlet(report: DiagnosticsReport, path) -> Path:
     ax.set_xticks(range(len(values)), names, rotation=45, ha="right", fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("normalised Dirichlet energy")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_conformal_factor(pos, face, u, path, title: str = "conformal factor u") -> Path:
@@ -101,7 +94,7 @@ def plot_conformal_factor(pos, face, u, path, title: str = "conformal factor u")
     ax.set_axis_off()
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.6, label="u")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_plots(report: DiagnosticsReport, out_dir) -> list[Path]:

@@ -5,7 +5,6 @@ Every figure is rendered off-screen (Agg) and written atomically.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,17 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tg_metricattn.experiments.atomic import atomic_write
+from tg_metricattn.atomic_files import save_figure
 from tg_metricattn.geometry import face_rows, vertex_array
 
 __all__ = ["plot_mean_curves", "plot_mesh_segmentation", "plot_training_curves", "plot_violin"]
-
-
-def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
 
 def plot_training_curves(history: Sequence[dict], path: str | os.PathLike, metric: str = "accuracy") -> Path:
@@ -44,7 +36,7 @@ def plot_training_curves(history: Sequence[dict], path: str | os.PathLike, metri
     for ax in (ax_loss, ax_metric):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_violin(values: dict[str, Sequence[float]], path: str | os.PathLike, ylabel: str = "test accuracy") -> Path:
@@ -59,7 +51,7 @@ def plot_violin(values: dict[str, Sequence[float]], path: str | os.PathLike, yla
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set(ylabel=ylabel, title="spread over seeds")
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mean_curves(
@@ -89,7 +81,7 @@ def plot_mean_curves(
         ax.set(xlabel="epoch", ylabel=label, title=label)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mesh_segmentation(
@@ -118,4 +110,4 @@ def plot_mesh_segmentation(
         ax.set_axis_off()
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,7 +1,8 @@
 """Atomic file writes: write a temporary file in the target folder, fsync it, then ``os.replace``.
 
 A reader (or a run that is killed and resumed) sees either the old file or the new one,
-never a partly written file.
+never a partly written file. Results, checkpoints and figures (:func:`save_figure`) are all
+written this way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text", "save_figure"]
 
 
 def _current_umask() -> int:
@@ -48,3 +49,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Render a matplotlib figure to PNG in memory, write it atomically to ``path`` and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
