@@ -9,13 +9,6 @@ is available.
 from tg_metricattn.datasets.csbm import contextual_sbm, edge_homophily
 from tg_metricattn.datasets.data_root import DATA_ENV_VAR, DataNotFoundError, copy_dataset, get_data_root
 from tg_metricattn.datasets.human_segmentation import HumanSegmentation
-from tg_metricattn.datasets.mesh_data import (
-    DEFAULT_EIGENPAIRS,
-    IGNORE_INDEX,
-    face_to_vertex_labels,
-    mesh_edge_index,
-    mesh_to_data,
-)
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
 from tg_metricattn.datasets.mesh_features import (
     heat_kernel_signature,
@@ -25,6 +18,13 @@ from tg_metricattn.datasets.mesh_features import (
 )
 from tg_metricattn.datasets.mesh_folder import MeshFolder
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh, read_off
+from tg_metricattn.datasets.mesh_sample import (
+    DEFAULT_EIGENPAIRS,
+    IGNORE_INDEX,
+    face_to_vertex_labels,
+    mesh_edge_index,
+    mesh_to_data,
+)
 from tg_metricattn.datasets.mesh_transforms import RandomRotation, random_rotation_matrix
 from tg_metricattn.datasets.node_datasets import (
     NodeDatasetInfo,

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS, IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
 from tg_metricattn.datasets.mesh_io import MeshFormatError, read_labels, read_mesh
+from tg_metricattn.datasets.mesh_sample import DEFAULT_EIGENPAIRS, IGNORE_INDEX, face_to_vertex_labels, mesh_to_data
 from tg_metricattn.datasets.safe_load import open_dataset_safely
 from tg_metricattn.geometry import EigenSolveError
 
@@ -59,7 +59,7 @@ class MeshSegmentationDataset(InMemoryDataset):
         hks_eigenpairs: number ``k`` of Laplace–Beltrami eigenpairs for ``hks``.
         hks_times: number of diffusion times for ``hks``.
         eigenpairs: Laplace–Beltrami eigenpairs ``k`` stored per mesh as ``mass``, ``evals``,
-            ``evecs`` (see :mod:`~tg_metricattn.datasets.mesh_data`); default 128.
+            ``evecs`` (see :mod:`~tg_metricattn.datasets.mesh_sample`); default 128.
         limit: process only the first ``limit`` meshes of the split (quick runs, tests).
         transform, pre_transform, pre_filter, force_reload: as in PyG's ``InMemoryDataset``.
     """

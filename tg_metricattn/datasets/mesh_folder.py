@@ -8,9 +8,9 @@ from pathlib import Path
 
 from torch_geometric.data import Data
 
-from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
 from tg_metricattn.datasets.mesh_io import MESH_SUFFIXES, MeshFormatError
+from tg_metricattn.datasets.mesh_sample import DEFAULT_EIGENPAIRS
 
 __all__ = ["MeshFolder"]
 

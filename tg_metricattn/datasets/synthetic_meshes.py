@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from torch_geometric.data import Data, InMemoryDataset
 
-from tg_metricattn.datasets.mesh_data import DEFAULT_EIGENPAIRS, mesh_to_data
+from tg_metricattn.datasets.mesh_sample import DEFAULT_EIGENPAIRS, mesh_to_data
 
 __all__ = ["PART_NAMES", "SyntheticMeshSegmentation", "capsule_mesh", "make_figure"]
 

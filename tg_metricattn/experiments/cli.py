@@ -382,7 +382,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tg_metricattn.experiments.diagnosis import diagnose_run
+    from tg_metricattn.experiments.diagnose_command import diagnose_run
 
     laplacians = tuple(args.laplacians.split(","))
     diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
@@ -413,7 +413,7 @@ def _paper(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tg_metricattn.experiments.train import train_command
+    from tg_metricattn.experiments.train_command import train_command
 
     progress = not args.no_progress
     if args.resume:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tg_metricattn.experiments.config import TrainConfig
-from tg_metricattn.experiments.diagnosis import diagnose_model
+from tg_metricattn.experiments.diagnose_command import diagnose_model
 from tg_metricattn.experiments.tasks import MeshTask, build_task
 from tg_metricattn.experiments.training import run_training
 from tg_metricattn.experiments.training_plots import plot_mesh_segmentation

@@ -56,7 +56,7 @@ def _accuracy(pred: Tensor, y: Tensor) -> float:
 class Task(ABC):
     """A dataset plus the rules for training on it and evaluating it."""
 
-    #: the model at the selected epoch after training (set by train_run)
+    #: the model at the selected epoch after training (set by train_single_run)
     model: nn.Module | None = None
     #: name of the evaluation metric and whether larger is better
     metric: str = "accuracy"

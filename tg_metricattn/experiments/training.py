@@ -51,7 +51,7 @@ __all__ = [
     "run_training",
     "seed_everything",
     "selection_key",
-    "train_run",
+    "train_single_run",
 ]
 
 
@@ -114,7 +114,7 @@ def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
 _RESUME_KEYS = ("epoch", "model", "optimizer", "rng", "history", "best", "best_model", "elapsed")
 
 
-def train_run(
+def train_single_run(
     task: Task,
     config: TrainConfig,
     folder: RunFolder | None,
@@ -314,7 +314,7 @@ def run_training(
             run_config = replace(config, seed=seed, runs=1)
             folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
             done = folder.read_final() if (resume and folder is not None) else None
-            finals.append(done or train_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
+            finals.append(done or train_single_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
     summary = {**summarize(finals), "config": config.to_dict(), "finals": finals}
     if out_path is not None and ctx.is_main:
         atomic_write_json(out_path / "summary.json", summary)
