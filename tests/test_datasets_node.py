@@ -184,3 +184,17 @@ def test_an_npz_header_declaring_a_huge_array_is_refused_before_allocation(tmp_p
     path.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"not a readable \.npz archive"):
         read_heterophilous_npz(path)
+
+
+def test_a_root_given_the_pyg_way_is_accepted(tmp_path, capsys):
+    """``Planetoid(root="data/Planetoid", name="Cora")``'s root, not only the $TGMA_DATA layout."""
+    from tg_metricattn.experiments.cli import main
+
+    copy_shared("Planetoid/Cora", tmp_path)
+    data, info = load_node_dataset("Cora", tmp_path / "Planetoid")
+    assert info.name == "Cora" and data.num_nodes == 2708
+    assert not (tmp_path / "Planetoid" / "Planetoid").exists()
+    out = tmp_path / "out"
+    argv = ["train", "--dataset", "Cora", "--root", str(tmp_path / "Planetoid"), "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / "run_0" / "final.json").is_file()

@@ -31,6 +31,8 @@ def test_ogbg_molbace_split_evaluator_and_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(PygGraphPropPredDataset, "process", no_processing)
     again, _ = load_graph_dataset("ogbg-molbace", tmp_path)
     assert torch.equal(again[0].x, dataset[0].x)
+    ogb_way, _ = load_graph_dataset("ogbg-molbace", tmp_path / "ogb")  # OGB's own root, the same files
+    assert torch.equal(ogb_way[0].x, dataset[0].x) and not (tmp_path / "ogb" / "ogb").exists()
 
 
 def test_safe_globals_only_inside_the_context(tmp_path):

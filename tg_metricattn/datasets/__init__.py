@@ -7,7 +7,7 @@ is available.
 """
 
 from tg_metricattn.datasets.csbm import contextual_sbm, edge_homophily
-from tg_metricattn.datasets.data_root import DATA_ENV_VAR, DataNotFoundError, copy_dataset, get_data_root
+from tg_metricattn.datasets.data_root import DATA_ENV_VAR, DataNotFoundError, copy_dataset, family_root, get_data_root
 from tg_metricattn.datasets.human_segmentation import HumanSegmentation
 from tg_metricattn.datasets.mesh_dataset import MeshItem, MeshSegmentationDataset
 from tg_metricattn.datasets.mesh_features import (
@@ -60,6 +60,7 @@ __all__ = [
     "copy_dataset",
     "edge_homophily",
     "face_to_vertex_labels",
+    "family_root",
     "get_data_root",
     "heat_kernel_signature",
     "known_node_datasets",

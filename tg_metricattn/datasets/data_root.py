@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["DATA_ENV_VAR", "DataNotFoundError", "copy_dataset", "get_data_root"]
+__all__ = ["DATA_ENV_VAR", "DataNotFoundError", "copy_dataset", "family_root", "get_data_root"]
 
 #: Name of the environment variable that points to the folder of real data.
 DATA_ENV_VAR = "TGMA_DATA"
@@ -90,3 +90,17 @@ def copy_dataset(
         for processed in [p for p in target.rglob("processed") if p.is_dir()]:
             shutil.rmtree(processed)
     return target
+
+
+def family_root(root: str | os.PathLike, folder: str) -> Path:
+    """The data root that holds ``folder`` (e.g. ``Planetoid``, ``ogb``), from either layout.
+
+    ``root`` laid out like ``$TGMA_DATA`` holds ``<root>/<folder>/...``; given the PyG way,
+    ``root`` is the family folder itself (``Planetoid(root="data/Planetoid", name="Cora")``,
+    OGB's ``root="data/ogb"``). A root named ``folder`` without a ``folder`` inside is read
+    as the latter, and its parent is returned.
+    """
+    root = Path(root)
+    if root.name == folder and not (root / folder).is_dir():
+        return root.parent
+    return root

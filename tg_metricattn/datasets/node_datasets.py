@@ -43,7 +43,7 @@ import torch_geometric.datasets as pyg_datasets
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-from tg_metricattn.datasets.data_root import DataNotFoundError
+from tg_metricattn.datasets.data_root import DataNotFoundError, family_root
 from tg_metricattn.datasets.heterophilous_npz import read_heterophilous_npz
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.safe_load import open_dataset_safely
@@ -166,7 +166,8 @@ def load_node_dataset(
             ``'Chameleon'``, ... see :func:`known_node_datasets`), an OGB name
             (``'ogbn-arxiv'``), or ``'ClassName/name'`` for any ``torch_geometric.datasets``
             class that takes ``(root, name)``.
-        root: the data root; see the module docstring for the folder of each family.
+        root: the data root; see the module docstring for the folder of each family. The
+            family folder itself (PyG's ``root``, e.g. ``data/Planetoid``) works too.
         split: which published split (0-based) for datasets with several; the seed of the
             random split for datasets without one; 0 for datasets with one split (Planetoid, OGB).
         train_per_class, val_per_class: sizes of the random split (Shchur et al. 2018).
@@ -177,7 +178,8 @@ def load_node_dataset(
     """
     if not isinstance(split, int) or isinstance(split, bool) or split < 0:
         raise ValueError(f"split must be a non-negative int, got {split!r}.")
-    root = Path(root)
+    folder = "ogb" if name.lower().startswith("ogbn-") else _resolve(name)[1]
+    root = family_root(root, folder)
     if name.lower().startswith("ogbn-"):
         if split != 0:
             raise ValueError(f"{name} has one official split; split must be 0, got {split}.")

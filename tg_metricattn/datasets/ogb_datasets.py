@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from tg_metricattn.datasets.data_root import family_root
 from tg_metricattn.datasets.safe_load import open_dataset_safely, pyg_safe_load
 
 __all__ = ["GraphDatasetInfo", "load_graph_dataset"]
@@ -45,7 +46,8 @@ def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     """Construct the OGB PyG dataset ``name`` from ``<root>/ogb`` (downloading when absent).
 
     ``root`` is the data root (the folder ``$TGMA_DATA`` points to); the OGB folder for
-    ``ogbg-molbace`` is ``<root>/ogb/ogbg_molbace``, as OGB itself names it.
+    ``ogbg-molbace`` is ``<root>/ogb/ogbg_molbace``, as OGB itself names it. OGB's own root
+    (``<root>/ogb``) works too.
     """
     if name.startswith("ogbn-"):
         import ogb.nodeproppred as package
@@ -60,7 +62,7 @@ def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     master = pd.read_csv(Path(package.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
     if name not in master:
         raise ValueError(f"Unknown OGB dataset {name!r}. Known names: {', '.join(master.keys())}.")
-    ogb_root = Path(root) / "ogb"
+    ogb_root = family_root(root, "ogb") / "ogb"
     _ogb_folder_check(name, ogb_root, str(master[name]["version"]))
     ogb_root.mkdir(parents=True, exist_ok=True)
     return open_dataset_safely(lambda: DatasetClass(name=name, root=str(ogb_root), **kwargs), root)

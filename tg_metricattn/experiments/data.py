@@ -24,6 +24,7 @@ from tg_metricattn.datasets import (
     RNASegmentation,
     SyntheticMeshSegmentation,
     copy_dataset,
+    family_root,
     get_data_root,
     node_dataset_folder,
 )
@@ -110,7 +111,7 @@ def _copy(folder: str, base: Path) -> Path:
 def check_present(name: str, root: Path) -> None:
     """Fail early (instead of trying to download without a network) when the dataset's folder is missing."""
     folder = dataset_folder(name)
-    if not (root / folder).is_dir():
+    if not (family_root(root, folder) / folder).is_dir():
         raise DataNotFoundError(
             f"Dataset {name!r} not found: {str(root / folder)!r} does not exist, and downloading needs a network. "
             f"Point --root or {DATA_ENV_VAR} at a folder that holds {folder}/."
