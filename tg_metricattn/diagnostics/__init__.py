@@ -9,6 +9,7 @@ the learned edge lengths against a mesh.
 """
 
 from tg_metricattn.datasets.point_graphs import knn_edge_index
+from tg_metricattn.diagnostics.diagnose_model import diagnose, diffusion_times
 from tg_metricattn.diagnostics.diagnostic_plots import (
     plot_conformal_factor,
     plot_diffusion_fits,
@@ -57,7 +58,7 @@ from tg_metricattn.diagnostics.propagation import (
     propagation_matrix,
     weights_to_matrices,
 )
-from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport, diagnose, diffusion_times
+from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import (
     SpectrumComparison,
