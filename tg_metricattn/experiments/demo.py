@@ -27,7 +27,7 @@ from typing import Any
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.diagnose_command import diagnose_model
 from tg_metricattn.experiments.tasks import MeshTask, build_task
-from tg_metricattn.experiments.training import run_training
+from tg_metricattn.experiments.training import load_trained_model, run_training
 from tg_metricattn.experiments.training_plots import plot_mesh_segmentation
 
 __all__ = ["demo_configs", "run_demo"]
@@ -69,7 +69,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False) -> dict[
             summary = run_training(layer_config, out / kind / layer, progress=True, task=task)
             results[kind][layer] = summary["test_metric_mean"]
             if kind == "mesh":
-                models[layer] = task.model
+                models[layer] = load_trained_model(task, out / kind / layer / f"run_{layer_config.seed}")
         if kind == "mesh":
             assert isinstance(task, MeshTask)
             mesh_task = task

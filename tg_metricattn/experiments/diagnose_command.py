@@ -14,15 +14,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from tg_metricattn.atomic_files import atomic_write_text
 from tg_metricattn.diagnostics import DiagnosticsReport, diagnose, save_plots
-from tg_metricattn.experiments.checkpoint import load_checkpoint
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
+from tg_metricattn.experiments.training import load_trained_model
 
 __all__ = ["diagnose_model", "diagnose_run", "find_run_folder"]
 
@@ -65,13 +64,8 @@ def diagnose_run(
     file you trust (unpickling runs code from the file).
     """
     folder = find_run_folder(checkpoint)
-    config = TrainConfig.from_dict({**folder.read_config(), "device": device})
-    task = build_task(config)
-    torch.manual_seed(config.seed)
-    model = task.build_model(config)
-    model.load_state_dict(
-        load_checkpoint(folder.best_model_path, required=("model",), allow_pickle=allow_pickle)["model"]
-    )
+    task = build_task(TrainConfig.from_dict({**folder.read_config(), "device": device}))
+    model = load_trained_model(task, folder.path, allow_pickle)
     report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs)
     print(report.summary())
     print(f"results: {out or folder.path / 'diagnostics'}")

@@ -42,10 +42,18 @@ from tg_metricattn.experiments.distributed import DistContext, shard_indices
 from tg_metricattn.experiments.sampling import neighbor_batches
 from tg_metricattn.models import AttentionNet, DiffusionAttentionNet
 
-__all__ = ["GraphTask", "MeshTask", "NodeTask", "Task", "build_task"]
+__all__ = ["GraphTask", "MeshTask", "NodeTask", "Task", "build_task", "optimizer_step"]
 
 #: the synthetic node graph (``--dataset csbm``): 4-class contextual SBM, 1,000 nodes
 CSBM_SETTINGS = {"num_nodes": 1000, "num_classes": 4, "homophily": 0.7, "num_features": 32, "feature_snr": 1.0}
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
+    """One gradient step on ``loss`` (gradients cleared first); returns the loss value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def _accuracy(pred: Tensor, y: Tensor) -> float:
@@ -56,8 +64,6 @@ def _accuracy(pred: Tensor, y: Tensor) -> float:
 class Task(ABC):
     """A dataset plus the rules for training on it and evaluating it."""
 
-    #: the model at the selected epoch after training (set by train_single_run)
-    model: nn.Module | None = None
     #: name of the evaluation metric and whether larger is better
     metric: str = "accuracy"
     higher_is_better: bool = True
@@ -150,22 +156,19 @@ class NodeTask(Task):
         model.train()
         data, c = self.data, self.config
         if c.batch_size == 0:
-            optimizer.zero_grad()
             idx = shard_indices(self.train_idx, self.ctx)
-            loss = F.cross_entropy(model(data.x, data.edge_index)[idx], data.y[idx])
-            loss.backward()
-            optimizer.step()
-            return {"train_loss": loss.item()}
+            return {
+                "train_loss": optimizer_step(
+                    optimizer, F.cross_entropy(model(data.x, data.edge_index)[idx], data.y[idx])
+                )
+            }
         seeds = self._shuffled_shard(self.train_idx.cpu())
         total, count = 0.0, 0
         for batch in neighbor_batches(data.edge_index.cpu(), data.num_nodes, seeds, c.num_neighbors, c.batch_size):
-            optimizer.zero_grad()
             n_id = batch.n_id.to(self.device)
             out = model(data.x[n_id], batch.edge_index.to(self.device), num_sampled_nodes=batch.num_sampled_nodes)
-            loss = F.cross_entropy(out[: batch.batch_size], data.y[n_id[: batch.batch_size]])
-            loss.backward()
-            optimizer.step()
-            total, count = total + loss.item() * batch.batch_size, count + batch.batch_size
+            loss = optimizer_step(optimizer, F.cross_entropy(out[: batch.batch_size], data.y[n_id[: batch.batch_size]]))
+            total, count = total + loss * batch.batch_size, count + batch.batch_size
         return {"train_loss": total / max(count, 1)}
 
     def _metric(self, out: Tensor, mask: Tensor) -> float:
@@ -270,13 +273,10 @@ class MeshTask(Task):
             batch = batch.to(self.device)
             if self.config.augment:
                 batch = self._rotated(batch)
-            optimizer.zero_grad()
             out = self._logits(model, batch)
-            loss = F.cross_entropy(out, batch.y, ignore_index=IGNORE_INDEX)
-            loss.backward()
-            optimizer.step()
+            loss = optimizer_step(optimizer, F.cross_entropy(out, batch.y, ignore_index=IGNORE_INDEX))
             valid = batch.y != IGNORE_INDEX
-            total += loss.item() * int(valid.sum())
+            total += loss * int(valid.sum())
             correct += float((out.argmax(-1)[valid] == batch.y[valid]).sum())
             labelled += int(valid.sum())
         return {"train_loss": total / max(labelled, 1), "train_metric": correct / max(labelled, 1)}
@@ -371,11 +371,8 @@ class GraphTask(Task):
         total, count = 0.0, 0
         for batch in self._batches(self._shuffled_shard(self.info.split["train"])):
             batch = batch.to(self.device)
-            optimizer.zero_grad()
-            loss = self._loss(model(batch.x, batch.edge_index, batch.batch), batch.y)
-            loss.backward()
-            optimizer.step()
-            total, count = total + loss.item() * batch.num_graphs, count + batch.num_graphs
+            loss = optimizer_step(optimizer, self._loss(model(batch.x, batch.edge_index, batch.batch), batch.y))
+            total, count = total + loss * batch.num_graphs, count + batch.num_graphs
         return {"train_loss": total / max(count, 1)}
 
     @torch.no_grad()

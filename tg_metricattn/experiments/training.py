@@ -17,16 +17,18 @@ import os
 import random
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from tg_metricattn.experiments.checkpoint import (
     capture_rng_state,
+    load_checkpoint,
     load_latest_checkpoint,
     package_versions,
     restore_rng_state,
@@ -46,7 +48,9 @@ from tg_metricattn.models import count_parameters, metric_parameter_groups
 
 __all__ = [
     "TrainingDivergedError",
+    "build_optimizer",
     "learning_rate",
+    "load_trained_model",
     "run_folders",
     "run_training",
     "seed_everything",
@@ -114,6 +118,110 @@ def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
 _RESUME_KEYS = ("epoch", "model", "optimizer", "rng", "history", "best", "best_model", "elapsed")
 
 
+@dataclass
+class RunState:
+    """What a run carries from epoch to epoch (and what its checkpoint restores)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch: int = 1
+    elapsed: float = 0.0
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with ``config.lr`` and weight decay; metric attention's f and log t in a group of their own
+    when ``metric_weight_decay`` differs (one group otherwise: older checkpoints' optimizer state fits)."""
+    metric_decay = config.weight_decay if config.metric_weight_decay is None else config.metric_weight_decay
+    params = (
+        model.parameters()
+        if metric_decay == config.weight_decay
+        else metric_parameter_groups(model, config.weight_decay, metric_decay)
+    )
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _restore(
+    folder: RunFolder, model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, config: TrainConfig,
+    allow_pickle: bool,
+) -> RunState:  # fmt: skip
+    """The state of ``folder``'s checkpoint, loaded into ``model``, ``optimizer`` and the task's generator."""
+    state = load_latest_checkpoint(
+        folder.checkpoint_path, config.device, required=_RESUME_KEYS, allow_pickle=allow_pickle
+    )
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{folder.checkpoint_path} does not fit the model of {folder.config_path} (was the config edited "
+            f"after the run started?): {str(error).splitlines()[0]}"
+        ) from None
+    restore_rng_state(state["rng"], task.generator)
+    return RunState(state["history"], state["best"], state["best_model"], state["epoch"] + 1, state["elapsed"])
+
+
+def _train_epoch(
+    task: Task, ddp_model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int,
+    ctx: DistContext,
+) -> dict[str, Any]:  # fmt: skip
+    """One training pass at the epoch's learning rate; raises :class:`TrainingDivergedError` on a non-finite loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, epoch)
+    record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
+    record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
+    if not math.isfinite(record["train_loss"]):
+        raise TrainingDivergedError(
+            f"epoch {epoch}: the training loss is {record['train_loss']} (learning rate "
+            f"{learning_rate(config, epoch):g}); training stopped, the epochs before it are kept in the run "
+            "folder. Lower --lr (or check the input features for extreme values)."
+        )
+    return record
+
+
+def _save_checkpoint(
+    folder: RunFolder, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, run: RunState,
+    provenance: dict[str, Any],
+) -> None:  # fmt: skip
+    """The resumable checkpoint (keeping the previous one) and the metrics so far."""
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": capture_rng_state(task.generator),
+        "history": run.history,
+        "best": run.best,
+        "best_model": run.best_state,
+        "elapsed": run.elapsed,
+        **provenance,
+    }
+    save_checkpoint(folder.checkpoint_path, state, keep_previous=True)
+    folder.write_metrics(run.history)
+
+
+def _final_record(task: Task, config: TrainConfig, model: nn.Module, run: RunState, ctx: DistContext) -> dict[str, Any]:
+    """``final.json``: the selected epoch's metrics, sizes, time and data description."""
+    assert run.best is not None, "no epoch was run"
+    final = {
+        "task": config.task,
+        "dataset": config.dataset,
+        "layer": config.layer,
+        "seed": config.seed,
+        "split": config.split,
+        "metric": task.metric,
+        "best_epoch": run.best["epoch"],
+        "epochs_run": len(run.history),
+        **{k: v for k, v in run.best.items() if k.endswith("metric") or k == "val_loss"},
+        "num_parameters": count_parameters(model),
+        "train_seconds": round(run.elapsed, 3),
+        "data": task.describe(),
+    }
+    if ctx.enabled:  # DDP keeps replicas equal; record the check
+        final["world_size"] = ctx.world_size
+        final["max_parameter_difference_across_ranks"] = parameter_spread(model, ctx)
+    return final
+
+
 def train_single_run(
     task: Task,
     config: TrainConfig,
@@ -122,8 +230,9 @@ def train_single_run(
     progress: bool = True,
     ctx: DistContext | None = None,
     allow_pickle: bool = False,
-) -> dict[str, Any]:
-    """Train one model with ``config.seed`` and return the final metrics (also ``final.json``).
+) -> tuple[dict[str, Any], nn.Module]:
+    """Train one model with ``config.seed``; return the final metrics (also ``final.json``) and the
+    model with the weights of the selected epoch.
 
     Args:
         task: the loaded task (its data is reused between runs).
@@ -140,115 +249,67 @@ def train_single_run(
     seed_everything(config.seed)
     task.reseed(config.seed)
     model = task.build_model(config).to(config.device)
-    metric_decay = config.weight_decay if config.metric_weight_decay is None else config.metric_weight_decay
-    params = (  # one group when the decays agree: the optimizer state of older checkpoints still fits
-        model.parameters()
-        if metric_decay == config.weight_decay
-        else metric_parameter_groups(model, config.weight_decay, metric_decay)
-    )
-    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = build_optimizer(model, config)
     if ctx.enabled:  # same initial weights everywhere; dropout and sampling differ per rank
         torch.manual_seed(config.seed * 1000 + ctx.rank)
     ddp_model = wrap_model(model, ctx, config.device)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
     stopping = EarlyStopping(config.patience, task.higher_is_better)
-    start_epoch, elapsed = 1, 0.0
+    run = RunState()
     if resume and folder is not None and folder.checkpoint_path.is_file():
-        state = load_latest_checkpoint(
-            folder.checkpoint_path, config.device, required=_RESUME_KEYS, allow_pickle=allow_pickle
-        )
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"{folder.checkpoint_path} does not fit the model of {folder.config_path} (was the config edited "
-                f"after the run started?): {str(error).splitlines()[0]}"
-            ) from None
-        restore_rng_state(state["rng"], task.generator)
-        history, best, best_state = state["history"], state["best"], state["best_model"]
-        start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
-        for record in history:
+        run = _restore(folder, model, optimizer, task, config, allow_pickle)
+        for record in run.history:
             stopping.update(record)
     if writes:
         folder.write_config(config.to_dict())
     provenance = {"config": config.to_dict(), "versions": package_versions()}  # kept in every checkpoint
-    epochs = range(start_epoch, config.epochs + 1) if not stopping.stop else range(0)
+    epochs = range(run.start_epoch, config.epochs + 1) if not stopping.stop else range(0)
     last_checkpoint = time.monotonic()
     bar = _progress(epochs, progress and ctx.is_main, desc=f"{config.layer} seed {config.seed}", unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, epoch)
-        record: dict[str, Any] = {"epoch": epoch, **task.train_epoch(ddp_model, optimizer)}
-        record["train_loss"] = all_reduce_mean(record["train_loss"], ctx)
-        if not math.isfinite(record["train_loss"]):
+        try:
+            record = _train_epoch(task, ddp_model, optimizer, config, epoch, ctx)
+        except TrainingDivergedError:
             if writes:
-                folder.write_metrics(history)
-            raise TrainingDivergedError(
-                f"epoch {epoch}: the training loss is {record['train_loss']} (learning rate "
-                f"{learning_rate(config, epoch):g}); training stopped, the epochs before it are kept in the run "
-                "folder. Lower --lr (or check the input features for extreme values)."
-            )
+                folder.write_metrics(run.history)
+            raise
         record.update(task.evaluate(model))
-        elapsed += time.perf_counter() - start
-        history.append(record)
+        run.elapsed += time.perf_counter() - start
+        run.history.append(record)
         stopping.update(record)
-        if best is None or selection_key(record, task.higher_is_better) > selection_key(best, task.higher_is_better):
-            best = record
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if run.best is None or selection_key(record, task.higher_is_better) > selection_key(
+            run.best, task.higher_is_better
+        ):
+            run.best = record
+            run.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if writes:
-                save_checkpoint(folder.best_model_path, {"model": best_state, "epoch": epoch, **provenance})
+                save_checkpoint(folder.best_model_path, {"model": run.best_state, "epoch": epoch, **provenance})
         last_epoch = stopping.stop or epoch == config.epochs
         if writes and (last_epoch or time.monotonic() - last_checkpoint >= config.checkpoint_every):
-            save_checkpoint(
-                folder.checkpoint_path,
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": capture_rng_state(task.generator),
-                    "history": history,
-                    "best": best,
-                    "best_model": best_state,
-                    "elapsed": elapsed,
-                    **provenance,
-                },
-                keep_previous=True,
-            )
-            folder.write_metrics(history)
+            _save_checkpoint(folder, epoch, model, optimizer, task, run, provenance)
             last_checkpoint = time.monotonic()
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_metric']:.3f}")
         if stopping.stop:
             break
-    assert best is not None, "no epoch was run"
-    final = {
-        "task": config.task,
-        "dataset": config.dataset,
-        "layer": config.layer,
-        "seed": config.seed,
-        "split": config.split,
-        "metric": task.metric,
-        "best_epoch": best["epoch"],
-        "epochs_run": len(history),
-        **{k: v for k, v in best.items() if k.endswith("metric") or k == "val_loss"},
-        "num_parameters": count_parameters(model),
-        "train_seconds": round(elapsed, 3),
-        "data": task.describe(),
-    }
-    if ctx.enabled:  # DDP keeps replicas equal; record the check
-        final["world_size"] = ctx.world_size
-        final["max_parameter_difference_across_ranks"] = parameter_spread(model, ctx)
+    final = _final_record(task, config, model, run, ctx)
     if writes:
-        folder.write_metrics(history)
-        folder.write_curves(history, task.metric)
+        folder.write_metrics(run.history)
+        folder.write_curves(run.history, task.metric)
         folder.write_final(final)
-    if best_state is not None:
-        unwrap(ddp_model).load_state_dict(best_state)
-    task.model = model  # the model at the selected epoch, for callers (demo, diagnostics)
-    return final
+    if run.best_state is not None:
+        unwrap(ddp_model).load_state_dict(run.best_state)
+    return final, model
+
+
+def load_trained_model(task: Task, folder: str | os.PathLike, allow_pickle: bool = False) -> nn.Module:
+    """The model of a finished run folder (its ``config.json`` and ``best_model.pt``), built for ``task``."""
+    run = RunFolder(Path(folder))
+    config = TrainConfig.from_dict({**run.read_config(), "device": str(task.device)})
+    torch.manual_seed(config.seed)
+    model = task.build_model(config)
+    state = load_checkpoint(run.best_model_path, required=("model",), allow_pickle=allow_pickle)["model"]
+    model.load_state_dict(state)
+    return model
 
 
 def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
@@ -314,7 +375,7 @@ def run_training(
             run_config = replace(config, seed=seed, runs=1)
             folder = RunFolder(out_path / f"run_{seed}") if out_path is not None else None
             done = folder.read_final() if (resume and folder is not None) else None
-            finals.append(done or train_single_run(task, run_config, folder, resume, progress, ctx, allow_pickle))
+            finals.append(done or train_single_run(task, run_config, folder, resume, progress, ctx, allow_pickle)[0])
     summary = {**summarize(finals), "config": config.to_dict(), "finals": finals}
     if out_path is not None and ctx.is_main:
         atomic_write_json(out_path / "summary.json", summary)
