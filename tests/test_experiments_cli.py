@@ -96,6 +96,8 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--arch", "diffusion"], "--arch diffusion is a mesh network"),
         (["train", "--gradient-features"], "--gradient-features belongs to the mesh diffusion network"),
         (["train", "--task", "mesh", "--lr-step", "-1"], "--lr-step must be >= 0"),
+        (["train", "--task", "mesh", "--features", "xyz,curv"], "--features must be comma-separated names from"),
+        (["train", "--task", "mesh", "--features", "xyz,xyz"], "--features must be comma-separated names from"),
         (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
         (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
     ],

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
 from tg_metricattn.models import LAYERS, NO_LAYER
 
 __all__ = [
@@ -211,8 +212,8 @@ class TrainConfig:
         elif self.device != "cpu":
             raise ValueError(f"--device must be cpu, cuda, cuda:N or mps, got {self.device!r}.")
         features = self.features.split(",")
-        if not features or any(f not in ("xyz", "hks") for f in features):
-            raise ValueError(f"--features must be 'xyz', 'hks' or 'xyz,hks', got {self.features!r}.")
+        if not features or any(f not in FEATURE_NAMES for f in features) or len(set(features)) != len(features):
+            raise ValueError(f"--features must be comma-separated names from {FEATURE_NAMES}, got {self.features!r}.")
 
     def layer_kwargs(self) -> dict[str, Any]:
         """Extra arguments of the attention layers: ``time_scale`` for metric attention and the
