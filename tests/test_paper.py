@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from tests.plot_checks import drawn_series
 from tg_metricattn.datasets.point_graphs import complete_edge_index, knn_edge_index
 from tg_metricattn.datasets.vector_data import handwritten_digits, stratified_split, two_moons
 from tg_metricattn.experiments.cli import main
@@ -142,8 +143,8 @@ def test_paper_command_writes_tables_plots_and_resumes(tmp_path, capsys):
     assert (block["dataset"], block["graph"]) == ("moons-0.2", "knn")
     assert [r["layer"] for r in block["rows"]] == ["dot", "metric"]
     assert set(block["paired"]) == {"dot"}
-    for name in ("moons-0.2-knn-violin.png", "moons-0.2-knn-curves.png"):
-        assert (out / name).read_bytes()[:4] == PNG
+    assert (out / "moons-0.2-knn-violin.png").read_bytes()[:4] == PNG
+    assert drawn_series(out / "moons-0.2-knn-curves.png", 3) == [True, True, False]  # dot and metric, no third
     table = (out / "paper.md").read_text()
     assert "| metric − dot |" in table
     # a second call reads the finished runs back instead of training them again
