@@ -233,7 +233,7 @@ def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
     final = _final(out)
     assert final["data"]["num_train_meshes"] == 4 and final["data"]["num_test_meshes"] == 1
     assert 1 / 6 < final["test_metric"] <= 1.0  # 6 parts
-    assert final["data"]["features"] == "xyz" and final["data"]["in_channels"] == 3
+    assert final["data"]["features"] == ["xyz"] and final["data"]["in_channels"] == 3
 
 
 @pytest.mark.parametrize(("layer", "extra"), [("none", ["--no-gradient-features"]), ("metric", []), ("none", [])])

@@ -102,7 +102,7 @@ class TrainConfig:
     seed: int = 0
     runs: int = 1
     device: str = "cpu"
-    features: str = "xyz"
+    features: tuple[str, ...] = ("xyz",)
     batch_size: int = 0
     num_neighbors: list[int] = field(default_factory=lambda: [10, 10])
     limit: int | None = None
@@ -125,6 +125,10 @@ class TrainConfig:
     splits: list[int] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.features, str):  # "xyz,hks" from the command line or an older config.json
+            object.__setattr__(self, "features", tuple(self.features.split(",")))
+        elif isinstance(self.features, list):  # config.json
+            object.__setattr__(self, "features", tuple(self.features))
         self.validate()
 
     def resolved(self) -> TrainConfig:
@@ -138,7 +142,7 @@ class TrainConfig:
         if values["gradient_features"] is None:
             values["gradient_features"] = values["arch"] == "diffusion"
         if values["augment"] is None:
-            values["augment"] = self.task == "mesh" and "xyz" in self.features.split(",")
+            values["augment"] = self.task == "mesh" and "xyz" in self.features
         if values["normalize_features"] is None:
             values["normalize_features"] = self.task == "node" and self.dataset.lower() in ROW_NORMALISED_DATASETS
         return TrainConfig(**values)
@@ -211,9 +215,10 @@ class TrainConfig:
                 raise ValueError("--device mps: Apple's MPS backend is not available here; use --device cpu.")
         elif self.device != "cpu":
             raise ValueError(f"--device must be cpu, cuda, cuda:N or mps, got {self.device!r}.")
-        features = self.features.split(",")
+        features = self.features
         if not features or any(f not in FEATURE_NAMES for f in features) or len(set(features)) != len(features):
-            raise ValueError(f"--features must be comma-separated names from {FEATURE_NAMES}, got {self.features!r}.")
+            shown = ",".join(map(str, features)) if isinstance(features, tuple) else features
+            raise ValueError(f"--features must be comma-separated names from {FEATURE_NAMES}, got {shown!r}.")
 
     def layer_kwargs(self) -> dict[str, Any]:
         """Extra arguments of the attention layers: ``time_scale`` for metric attention and the

@@ -26,7 +26,7 @@ class MeshTask(Task):
 
     def __init__(self, config: TrainConfig, ctx: DistContext | None = None) -> None:
         super().__init__(config, ctx)
-        self.features = tuple(config.features.split(","))
+        self.features = config.features
         self.splits, self.num_classes = load_mesh_splits(
             config.dataset,
             config.root,
