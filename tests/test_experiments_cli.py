@@ -536,3 +536,14 @@ def test_filtered_chameleon_by_name_over_splits(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["splits"] == [0, 9] and summary["metric"] == "accuracy"
     assert [f["data"]["split_index"] for f in summary["finals"]] == [0, 9]
+
+
+def test_paired_table_keeps_four_digits_for_metrics_other_than_accuracy():
+    from tg_metricattn.experiments.compare import paired_comparison, paired_table
+
+    gat, metric = [0.870, 0.860, 0.880], [0.865, 0.857, 0.874]
+    rows = [{"layer": "gat", "metric": "roc_auc"}, {"layer": "metric", "metric": "roc_auc"}]
+    rows[1]["paired"] = paired_comparison(metric, gat)
+    assert "| metric − gat | -0.0047 |" in paired_table(rows)
+    rows = [{**row, "metric": "accuracy"} for row in rows]
+    assert "| metric − gat | -0.47 |" in paired_table(rows)  # accuracy in points

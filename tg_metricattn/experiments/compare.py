@@ -104,11 +104,12 @@ def paired_table(rows: list[dict[str, Any]]) -> str:
         f"| pair | mean difference{unit} | 95% interval | Wilcoxon p | verdict | runs |",
         "|---|---|---|---|---|---|",
     ]
+    digits = 2 if scale == 100.0 else 4  # points of accuracy, or the metric itself (ROC-AUC, MAE, ...)
     for r in rows[1:]:
         c = r["paired"]
-        ci = "–" if c["ci95"] is None else f"[{c['ci95'][0] * scale:+.2f}, {c['ci95'][1] * scale:+.2f}]"
+        ci = "–" if c["ci95"] is None else f"[{c['ci95'][0] * scale:+.{digits}f}, {c['ci95'][1] * scale:+.{digits}f}]"
         lines.append(
-            f"| {r['layer']} − {rows[0]['layer']} | {c['mean_difference'] * scale:+.2f} | {ci} | "
+            f"| {r['layer']} − {rows[0]['layer']} | {c['mean_difference'] * scale:+.{digits}f} | {ci} | "
             f"{c['wilcoxon_p']:.3f} | {c['verdict']} | {c['runs']} |"
         )
     return "\n".join(lines) + "\n"
