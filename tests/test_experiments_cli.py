@@ -236,17 +236,18 @@ def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
     assert final["data"]["features"] == ["xyz"] and final["data"]["in_channels"] == 3
 
 
-@pytest.mark.parametrize(("layer", "extra"), [("none", ["--no-gradient-features"]), ("metric", []), ("none", [])])
+@pytest.mark.parametrize(("layer", "extra"), [("none", ["--no-gradient-features"]), ("metric", []), (None, [])])
 def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer, extra):
     out = tmp_path / "mesh"
     argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "8", "--mesh-resolution", "8", *extra]
-    argv += ["--layer", layer, "--num-layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40"]
+    argv += [] if layer is None else ["--layer", layer]  # None: the default, no attention
+    argv += ["--num-layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40"]
     argv += ["--no-augment"]
     assert main([*argv, "--lr", "0.005", "--dropout", "0.0", "--no-progress", "--out", str(out)]) == 0
     final = _final(out)
     config = json.loads((out / "run_0" / "config.json").read_text())
     assert config["arch"] == "diffusion" and config["augment"] is False and config["lr_step"] == 50
-    assert config["gradient_features"] == (not extra)
+    assert config["gradient_features"] == (not extra) and config["layer"] == (layer or "none")
     assert final["data"]["arch"] == "diffusion"
     # 6 parts (chance 1/6); measured 0.92 (none) and 0.75-0.9 (metric) at 35-60 epochs
     assert final["test_metric"] > 0.7

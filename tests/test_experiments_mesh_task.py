@@ -47,3 +47,6 @@ def test_mesh_defaults_follow_the_architecture():
     assert diffusion.gradient_features is True
     attention = TrainConfig(task="mesh", arch="attention", features="hks").resolved()
     assert (attention.lr, attention.lr_step, attention.augment, attention.gradient_features) == (0.005, 0, False, False)
+    # the layer default follows the architecture too (no attention was best on the RNA validation meshes)
+    assert (diffusion.layer, attention.layer, TrainConfig(task="node").resolved().layer) == ("none", "gat", "gat")
+    assert TrainConfig(task="mesh", layer="metric").resolved().layer == "metric"

@@ -66,7 +66,8 @@ class TrainConfig:
         (quick runs); ``num_meshes`` and ``mesh_resolution`` (segments around each limb; about
     3.5k vertices at 16, 1.4k at 10) describe the synthetic mesh set. ``arch`` is
     ``'attention'`` or ``'diffusion'`` (meshes only; default: diffusion for meshes);
-    ``layer`` may be ``'none'`` with ``arch='diffusion'``. ``eigenpairs`` is the number of
+    ``layer`` is an attention kind or ``'none'`` (default ``None``: ``'none'`` for the
+    diffusion network, the best on the RNA validation meshes, ``'gat'`` otherwise). ``eigenpairs`` is the number of
     Laplace–Beltrami eigenpairs stored per mesh; ``lr_step`` halves the learning rate every
     that many epochs (0: never); ``augment`` rotates the ``xyz`` input of every training
     mesh at random (default: on when the mesh features include ``xyz``);
@@ -90,7 +91,7 @@ class TrainConfig:
     task: str = "node"
     dataset: str = "Cora"
     root: str | None = None
-    layer: str = "gat"
+    layer: str | None = None
     hidden: int | None = None
     heads: int | None = None
     layers: int | None = None
@@ -136,6 +137,8 @@ class TrainConfig:
         values = asdict(self)
         if values["arch"] is None:
             values["arch"] = "diffusion" if self.task == "mesh" else "attention"
+        if values["layer"] is None:  # the diffusion network is best without attention on RNA validation (README)
+            values["layer"] = NO_LAYER if values["arch"] == "diffusion" else "gat"
         for key, value in {**TASK_DEFAULTS[self.task], **ARCH_DEFAULTS.get(values["arch"], {})}.items():
             if values[key] is None:
                 values[key] = value
@@ -164,7 +167,7 @@ class TrainConfig:
             raise ValueError(
                 "--gradient-features belongs to the mesh diffusion network (--task mesh --arch diffusion)."
             )
-        if self.layer not in (*LAYER_NAMES, NO_LAYER):
+        if self.layer is not None and self.layer not in (*LAYER_NAMES, NO_LAYER):
             raise ValueError(f"layer must be one of {(*LAYER_NAMES, NO_LAYER)}, got {self.layer!r}.")
         positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs, "eigenpairs": self.eigenpairs}
         positive |= {"train_per_class": self.train_per_class, "val_per_class": self.val_per_class}
