@@ -314,6 +314,16 @@ def test_ogb_protocol_on_molbace(tmp_path, capsys):
     assert len(report["layers"]) == 2 and all(layer["num_nodes"] > 1 for layer in report["layers"])
 
 
+def test_ogb_protocol_without_attention_names_the_mlp(tmp_path, capsys):
+    copy_shared("ogb/ogbg_molbace", tmp_path / "data")
+    out = tmp_path / "bace"
+    argv = ["ogb", "--dataset", "ogbg-molbace", "--root", str(tmp_path / "data"), "--runs", "1", "--layer", "none"]
+    assert main([*argv, "--num-layers", "2", *TINY[:2], "--hidden", "8", "--no-progress", "--out", str(out)]) == 0
+    result = json.loads((out / "ogb.json").read_text())
+    assert result["layer"] == "none" and result["method"].startswith("NoAttention (2 layers")
+    assert "| NoAttention (2 layers" in capsys.readouterr().out
+
+
 def test_compare_writes_table_and_plots(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--dataset", "csbm", "--layers", "gat,metric,none", "--seeds", "2", "--num-layers", "2"]

@@ -21,7 +21,7 @@ from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.checkpoint import package_versions
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.training import run_training
-from tg_metricattn.models import LAYERS
+from tg_metricattn.models import layer_class
 
 __all__ = ["hardware_description", "leaderboard_row", "package_versions", "run_ogb"]
 
@@ -58,7 +58,7 @@ def run_ogb(config: TrainConfig, out: str | os.PathLike, progress: bool = True) 
     summary = run_training(config, out, resume=True, progress=progress)
     result = {
         "dataset": config.dataset,
-        "method": f"{LAYERS[config.layer].__name__} ({config.layers} layers, {config.heads}x{config.hidden})",
+        "method": f"{layer_class(config.layer).__name__} ({config.layers} layers, {config.heads}x{config.hidden})",
         "layer": config.layer,
         "metric": summary["metric"],
         "runs": summary["runs"],
