@@ -77,6 +77,10 @@ class DiagnosticsReport:
                 if head.spectrum:
                     gap = head.spectrum["spectral_gap"]  # |gap| < 1e-6: eigenvalue 1 repeated (to eigensolver accuracy)
                     parts.append(f"gap={0.0 if abs(gap) < 1e-6 else gap:.4g} zero_modes={head.spectrum['near_zero']}")
+                    found = len(head.spectrum["p_eigenvalues"])
+                    asked = head.spectrum.get("requested", found)
+                    if found < asked:
+                        parts.append(f"(eigenpairs: {found} of {asked} converged)")
                 lines.append("  ".join(parts))
         for name, times in self.diffusion_times.items():
             lines.append(

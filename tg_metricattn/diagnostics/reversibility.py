@@ -13,67 +13,79 @@ the *drift share* is
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import ArpackNoConvergence, eigs
+from scipy.sparse.linalg import MatrixRankWarning, spsolve
 from scipy.sparse.linalg import norm as sparse_norm
 
 from tg_metricattn.diagnostics._validation import as_signals, as_square_csr
-from tg_metricattn.diagnostics.spectra import arnoldi_size
 
-__all__ = ["drift_share", "stationary_distribution"]
+__all__ = ["NEGLIGIBLE_TRANSITION", "drift_share", "stationary_distribution"]
 
 #: classes up to this many states get a dense eigendecomposition (ARPACK needs more states than vectors)
 DENSE_STATES = 200
 
 
 def _irreducible_stationary(P: sp.csr_matrix, tol: float, max_iter: int) -> np.ndarray:
-    """``π`` of an irreducible chain: dense eigenvectors up to 200 states; ARPACK on ``P^T`` beyond
-    (eigenvalue 1 is simple), else power iteration."""
+    """``π`` of an irreducible chain: dense eigenvectors up to 200 states; beyond, the linear
+    system ``(I - P)^T π = 0`` with ``π_0 = 1`` (without state 0, ``(I - P)^T`` is a nonsingular
+    M-matrix for an irreducible chain), solved by sparse LU; power iteration if that fails."""
     n = P.shape[0]
     if n <= DENSE_STATES:
         values, vectors = np.linalg.eig(P.toarray().T)
         pi = np.abs(vectors[:, np.argmin(np.abs(values - 1))].real)
         return pi / pi.sum()
+    M = sp.csc_matrix((sp.identity(n, format="csr") - P).T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MatrixRankWarning)  # a singular system gives NaN: caught below
+        rest = spsolve(M[1:, 1:], -M[1:, 0].toarray().ravel())
+    pi = np.concatenate(([1.0], rest))
+    if np.isfinite(pi).all() and pi.sum() != 0:  # a negative sum: π_0 is ~0, the solution is -c π
+        pi /= pi.sum()
+        if np.abs(P.T @ pi - pi).sum() < max(tol, 1e-8):  # solved; negatives are round-off of ~0 entries
+            pi = np.maximum(pi, 0.0)
+            return pi / pi.sum()
     PT = sp.csr_matrix(P.T)
-    start = np.asarray(P.sum(axis=0)).ravel() + 1e-12
-    start /= start.sum()
-    pi = None
-    try:
-        _, vec = eigs(PT, k=1, which="LR", v0=start, tol=tol, maxiter=max(1000, 10 * n), ncv=arnoldi_size(1, n))
-        pi = np.abs(vec[:, 0].real)
-    except (ArpackNoConvergence, RuntimeError):
-        pi = None
-    if pi is None or not np.isfinite(pi).all() or pi.sum() == 0:
-        pi = start
-        for _ in range(max_iter):
-            new = PT @ pi
-            new /= new.sum()
-            if np.abs(new - pi).sum() < tol:
-                pi = new
-                break
-            pi = new
-    return pi / pi.sum()
+    pi = np.asarray(P.sum(axis=0)).ravel() + 1e-12
+    pi /= pi.sum()
+    for _ in range(max_iter):
+        new = PT @ pi
+        new /= new.sum()
+        if np.abs(new - pi).sum() < tol:
+            return new
+        pi = new
+    return pi
+
+
+#: transitions of lower probability are treated as absent by :func:`stationary_distribution`
+NEGLIGIBLE_TRANSITION = 1e-9
 
 
 def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
     """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1``.
 
-    Per closed communicating class (a strongly connected component of the pattern of ``P``
-    that no transition leaves): its own stationary distribution, from a dense
-    eigendecomposition up to :data:`DENSE_STATES` states, else ARPACK (``eigs`` on its block
-    of ``P^T``, started from the column sums) or power iteration if that fails;
-    the classes are weighted by their sizes and transient nodes get 0. A mesh of several
-    components is several classes: one at a time, eigenvalue 1 is simple and ARPACK
-    converges fast, where on the whole matrix it is repeated and ARPACK crawls.
+    Per closed communicating class (a strongly connected component of the nonzero pattern of
+    ``P`` that no transition leaves): its own stationary distribution, from a dense
+    eigendecomposition up to :data:`DENSE_STATES` states, else a sparse linear solve (exact
+    however slowly the chain mixes: attention that keeps almost all weight on the node
+    itself makes ``1 - μ_2`` as small as 1e-7, where eigensolvers and power iteration crawl),
+    or power iteration if that solve fails; the classes are weighted by their sizes and
+    transient nodes get 0. Transitions of probability below :data:`NEGLIGIBLE_TRANSITION` are
+    dropped first: attention computed in float32 has row sums off by ~1e-7, so a distribution that
+    hinges on smaller transitions is not determined by ``P`` (on trained RNA metric attention, whose
+    scores are symmetric and so reversible, keeping transitions of 1e-30 let the solve put π on a
+    few nodes and report a drift share of 1.0 instead of 0.000).
     """
-    P = as_square_csr(P, "P")
+    P = as_square_csr(P, "P").copy()
+    P.data[P.data < NEGLIGIBLE_TRANSITION] = 0.0
+    P.eliminate_zeros()
     n = P.shape[0]
     count, label = connected_components(P, directed=True, connection="strong")
     pattern = P.tocoo()
-    leaving = label[pattern.row] != label[pattern.col]
-    open_classes = np.unique(label[pattern.row[leaving & (pattern.data != 0)]])
+    open_classes = np.unique(label[pattern.row[label[pattern.row] != label[pattern.col]]])
     pi = np.zeros(n)
     for c in np.setdiff1d(np.arange(count), open_classes):
         members = np.flatnonzero(label == c)
