@@ -38,6 +38,8 @@ from tg_metricattn.diagnostics import (
     save_plots,
     stationary_distribution,
     symmetrizing_weights,
+    uniform_propagation,
+    uniformity_stats,
 )
 from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian
 from tg_metricattn.layers import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
@@ -446,3 +448,50 @@ def test_spectrum_says_how_many_eigenpairs_converged(monkeypatch):
     assert calls == [spectra.ARPACK_RESTARTS] * 3 and spectrum["requested"] == 8  # 2 + 1 heads
     assert len(spectrum["p_eigenvalues"]) == 2
     assert "(eigenpairs: 2 of 8 converged)" in report.summary()
+
+
+def test_uniformity_of_a_hand_built_propagation():
+    """Departure from the per-row uniform mean and the self weights, worked out by hand."""
+    # row 0: self 0.5, neighbours 0.25 + 0.25 (uniform 1/3 each); row 1: no self-loop, 0.9 / 0.1
+    # (uniform 1/2); row 2: self 1.0 alone (uniform 1); row 3 receives nothing; the 0.2 + 0.3 on
+    # (0, 2)... are one entry after summing duplicates.
+    rows = np.array([0, 0, 0, 0, 1, 1, 2])
+    cols = np.array([0, 1, 2, 2, 0, 2, 2])
+    vals = np.array([0.5, 0.25, 0.1, 0.15, 0.9, 0.1, 1.0])
+    P = sp.coo_matrix((vals, (rows, cols)), shape=(4, 4))
+    stats = uniformity_stats(P)
+    departures = [1 / 6, 1 / 12, 1 / 12, 0.4, 0.4, 0.0]
+    assert stats.max_departure == pytest.approx(0.4)
+    assert stats.mean_departure == pytest.approx(np.mean(departures))
+    assert stats.nodes_with_self_loop == 2
+    assert stats.self_weight == pytest.approx((0.5 + 1.0) / 2)
+    assert stats.uniform_self_weight == pytest.approx((1 / 3 + 1) / 2)  # over the nodes with a self-loop only
+    U = uniform_propagation(P).toarray()
+    assert np.allclose(U[:3].sum(axis=1), 1.0) and np.allclose(U[3], 0.0)
+    assert np.isnan(uniformity_stats(sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))).self_weight)
+
+
+def test_diagnose_reports_self_weight_and_departure_from_uniform_per_head():
+    """GAT with zero attention vectors is the uniform mean (departure 0); a sharp metric head keeps more
+    on the node itself than a nearly flat one, and every number is that head's own."""
+    torch.manual_seed(0)
+    data = sphere_mesh(200)
+    gat = SparseGATConv(3, 4, heads=2)
+    with torch.no_grad():
+        gat.att_src.zero_()
+        gat.att_dst.zero_()
+    layer = diagnose(gat, data, num_eigs=0, num_probes=2).layers[0]
+    for head in layer.heads:
+        assert head.uniformity["max_departure"] < 1e-6
+        assert head.uniformity["self_weight"] == pytest.approx(head.uniformity["uniform_self_weight"], abs=1e-6)
+    model = TwoLayers()
+    with torch.no_grad():
+        model.conv1.log_time_scale.copy_(torch.tensor([-2.0, 1.5]))  # sharp head 0, nearly uniform head 1
+    report = diagnose(model, data, num_eigs=0, num_probes=2)
+    mats = propagation_matrix(model.conv1, data.x, data.edge_index)
+    heads = report.layers[0].heads
+    for h, P in enumerate(mats):
+        assert heads[h].uniformity == uniformity_stats(P).to_dict()
+    assert heads[0].uniformity["self_weight"] > 1.2 * heads[0].uniformity["uniform_self_weight"]
+    assert heads[1].uniformity["self_weight"] < heads[0].uniformity["self_weight"]
+    assert f"self={heads[0].uniformity['self_weight']:.3f}" in report.summary()

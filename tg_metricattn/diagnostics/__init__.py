@@ -4,8 +4,8 @@ See the design notes (section 2) and the README's Diagnostics section. Per layer
 head: the propagation matrix P from the layer's own attention weights, reference
 Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) by
 Krylov (Lanczos) or ``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
-angles, reversibility (drift share), Dirichlet energies, and for metric/L2 attention
-the learned edge lengths against a mesh.
+angles, reversibility (drift share), the departure from the uniform mean and the self
+weight, Dirichlet energies, and for metric/L2 attention the learned edge lengths against a mesh.
 """
 
 from tg_metricattn.datasets.point_graphs import knn_edge_index
@@ -68,6 +68,7 @@ from tg_metricattn.diagnostics.spectra import (
     spectral_gap,
 )
 from tg_metricattn.diagnostics.sphere import fibonacci_sphere, gaussian_propagation
+from tg_metricattn.diagnostics.uniformity import UniformityStats, uniform_propagation, uniformity_stats
 
 __all__ = [
     "LAPLACIAN_KINDS",
@@ -79,6 +80,7 @@ __all__ = [
     "LayerReport",
     "ReferenceLaplacian",
     "SpectrumComparison",
+    "UniformityStats",
     "attention_layers",
     "capture_layer_inputs",
     "compare_spectra",
@@ -121,5 +123,7 @@ __all__ = [
     "stationary_distribution",
     "symmetrizing_weights",
     "time_grid",
+    "uniform_propagation",
+    "uniformity_stats",
     "weights_to_matrices",
 ]

@@ -13,6 +13,8 @@ model. For each layer and head the report then holds
 - the spectral comparison with ``exp(-t_probe L)`` for the first Laplacian, the spectral
   gap and the count of near-zero eigenvalues of ``I - P`` (:mod:`~tg_metricattn.diagnostics.spectra`);
 - the drift share of ``diag(π) P`` (:mod:`~tg_metricattn.diagnostics.reversibility`);
+- how far P is from the uniform mean over each neighbourhood and the weight each node
+  keeps on itself (:mod:`~tg_metricattn.diagnostics.uniformity`);
 - for metric and L2 attention on data with ``pos``: edge-length distortion and the
   conformal factor (:mod:`~tg_metricattn.diagnostics.edge_lengths`);
 
@@ -50,6 +52,7 @@ from tg_metricattn.diagnostics.propagation import attention_layers, capture_laye
 from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
+from tg_metricattn.diagnostics.uniformity import uniformity_stats
 from tg_metricattn.geometry import vertex_array
 from tg_metricattn.layers import AttentionConv, DistanceAttnConv, MetricAttnConv, SpectralHeatDiffusion
 
@@ -196,6 +199,7 @@ def _diagnose_layer(
             u, residual = conformal_factor(lengths[0][:, h], lengths[1], ei, n)
             conformal[:, h] = u
             distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
-        heads.append(HeadReport(h, fits, drift_share(P, stationary_distribution(P)), spectrum, distortion))
+        drift = drift_share(P, stationary_distribution(P))
+        heads.append(HeadReport(h, fits, drift, uniformity_stats(P).to_dict(), spectrum, distortion))
     energies = dirichlet_energies(x, ei, n)
     return LayerReport(name, type(layer).__name__, n, int(mats[0].nnz), heads, energies, time_scale), conformal

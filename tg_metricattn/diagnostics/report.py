@@ -17,11 +17,13 @@ __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport"]
 
 @dataclass
 class HeadReport:
-    """Numbers of one head: ``fits[kind]`` (a :class:`DiffusionFit` dict), spectrum, drift, distortion."""
+    """Numbers of one head: ``fits[kind]`` (a :class:`DiffusionFit` dict), drift, departure from the
+    uniform mean (a :class:`UniformityStats` dict), spectrum, distortion."""
 
     head: int
     fits: dict[str, dict]
     drift_share: float
+    uniformity: dict | None = None
     spectrum: dict | None = None
     distortion: dict | None = None
 
@@ -66,7 +68,8 @@ class DiagnosticsReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def summary(self) -> str:
-        """One line per layer and head: t*, residual, drift share, spectral gap, near-zero count of I - P."""
+        """One line per layer and head: t*, residual, drift share, self weight (uniform beside it), max |P - U|,
+        spectral gap, near-zero count of I - P."""
         lines = []
         for layer in self.layers:
             for head in layer.heads:
@@ -74,6 +77,12 @@ class DiagnosticsReport:
                 for kind, fit in head.fits.items():
                     parts.append(f"{kind}: t*={fit['t_probe']:.4g} res={fit['residual_probe']:.3f}")
                 parts.append(f"drift={head.drift_share:.3f}")
+                if head.uniformity:
+                    u = head.uniformity
+                    parts.append(
+                        f"self={u['self_weight']:.3f} (uniform {u['uniform_self_weight']:.3f}) "
+                        f"|P-U|max={u['max_departure']:.3g}"
+                    )
                 if head.spectrum:
                     gap = head.spectrum["spectral_gap"]  # |gap| < 1e-6: eigenvalue 1 repeated (to eigensolver accuracy)
                     parts.append(f"gap={0.0 if abs(gap) < 1e-6 else gap:.4g} zero_modes={head.spectrum['near_zero']}")
