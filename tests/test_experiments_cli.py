@@ -352,8 +352,10 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "demo" / "mesh_segmentation.png").read_bytes()[:4] == PNG
     assert (tmp_path / "demo" / "diagnostics" / "diagnostics.json").is_file()
     for kind in ("mesh", "graph"):
-        for layer in ("gat", "metric"):
+        for layer in ("gat", "metric", "none"):
             assert (tmp_path / "demo" / kind / layer / "run_0" / "curves.png").is_file()
+    graph_metric = json.loads((tmp_path / "demo" / "graph" / "metric" / "run_0" / "config.json").read_text())
+    assert graph_metric["time_scale"] == "auto"
 
 
 def test_feature_normalisation_defaults_to_the_gat_protocol(tmp_path):
@@ -463,6 +465,20 @@ def test_time_scale_auto_reaches_the_metric_layers(tmp_path):
     assert main(argv) == 0
     state = load_checkpoint(out / "run_0" / "best_model.pt")["model"]
     assert not bool(state["convs.0.time_scale_unset"]) and not bool(state["convs.1.time_scale_unset"])
+
+
+def test_time_scale_auto_beats_the_default_on_the_csbm_graph(tmp_path):
+    """The recipe behind the demo's CSBM setting: on validation accuracy, metric attention with t
+    from the median distance is well above the default t = sqrt(8) (seed 0, 200 epochs: 0.925
+    against 0.867 on this machine; every one of 10 seeds by at least 0.025)."""
+    val = {}
+    for scale in ("auto", None):
+        out = tmp_path / str(scale)
+        extra = ["--time-scale", scale] if scale else []
+        argv = ["train", "--dataset", "csbm", "--layer", "metric", *extra, "--no-progress", "--out", str(out)]
+        assert main(argv) == 0
+        val[scale] = json.loads((out / "run_0" / "final.json").read_text())["val_metric"]
+    assert val["auto"] > val[None] + 0.02, val
 
 
 @pytest.mark.parametrize("layer", ["gat", "l2", "metric", "dot"])

@@ -8,7 +8,9 @@ Everything is generated, so it runs anywhere without data:
    blocks, and the same network without attention; the figures are generated upright, so
    no rotation augmentation;
 2. node classification on a contextual SBM graph
-   (:func:`~tg_metricattn.datasets.contextual_sbm`), GAT and metric attention.
+   (:func:`~tg_metricattn.datasets.contextual_sbm`), GAT, metric attention with t started
+   at the median squared embedding distance (``time_scale="auto"``, chosen on validation
+   accuracy: README, CSBM) and the same network without attention.
 
 It prints the test accuracies, writes every run's folder (training curves), a picture of
 a test mesh coloured by true and predicted part, and the diffusion diagnostics of the
@@ -32,7 +34,7 @@ from tg_metricattn.experiments.training_plots import plot_mesh_segmentation
 
 __all__ = ["demo_configs", "run_demo"]
 
-DEMO_LAYERS = {"mesh": ("gat", "metric", "none"), "graph": ("gat", "metric")}
+DEMO_LAYERS = {"mesh": ("gat", "metric", "none"), "graph": ("gat", "metric", "none")}
 
 
 def demo_configs(quick: bool = False) -> dict[str, TrainConfig]:
@@ -42,7 +44,10 @@ def demo_configs(quick: bool = False) -> dict[str, TrainConfig]:
         features="xyz", arch="diffusion", hidden=8, heads=4, layers=3, dropout=0.0, lr=0.01, eigenpairs=32,
         augment=False, epochs=2 if quick else 30, patience=100,
     )  # fmt: skip
-    graph = TrainConfig(task="node", dataset="csbm", epochs=3 if quick else 200, patience=100)
+    # time_scale reaches metric attention only; on this graph "auto" lifts its validation accuracy
+    # from 86.4 ± 4.9 to 93.8 ± 0.8 (10 seeds; the default t = sqrt(8) keeps 2-3x the uniform
+    # weight on each node itself)
+    graph = TrainConfig(task="node", dataset="csbm", time_scale="auto", epochs=3 if quick else 200, patience=100)
     return {"mesh": mesh.resolved(), "graph": graph.resolved()}
 
 
