@@ -133,6 +133,36 @@ def test_ipn_learns_the_noisy_moons(layer, graph, epochs, floor):
     assert 1 <= run["epochs_to_95"] <= epochs
 
 
+def test_time_scale_reaches_metric_attention_only():
+    """``time_scale`` changes the metric runs (t starts elsewhere) and leaves the other kinds alone."""
+    data = PaperConfig(num_points=200).load("moons-0.2", 0)
+    for layer, changes in (("metric", True), ("l2", False)):
+        runs = [
+            train_ipn(PaperConfig(epochs=3, num_points=200, time_scale=t), data, layer, "knn", 0)
+            for t in (None, "auto")
+        ]
+        assert (runs[0]["train_loss"] != runs[1]["train_loss"]) is changes, layer
+
+
+def test_a_folder_written_before_the_time_scale_setting_is_read_back(tmp_path, capsys):
+    out = tmp_path / "paper"
+    argv = ["paper", "--datasets", "moons", "--noise", "0.2", "--layers", "metric", "--graphs", "knn"]
+    argv += ["--seeds", "1", "--epochs", "2", "--points", "200", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["time_scale"]  # as written by the version without the setting
+    (out / "config.json").write_text(json.dumps(config))
+    record = out / "moons-0.2" / "knn" / "metric" / "seed_0.json"
+    run = json.loads(record.read_text())
+    run["final_test_accuracy"] = 0.321
+    record.write_text(json.dumps(run))
+    assert main(argv) == 0  # the default time scale: the same settings, the run is read back
+    assert json.loads((out / "paper.json").read_text())["blocks"][0]["rows"][0]["final_values"] == [0.321]
+    capsys.readouterr()
+    assert main([*argv, "--time-scale", "auto"]) == 1
+    assert "holds results of other settings" in capsys.readouterr().err
+
+
 def test_paper_command_writes_tables_plots_and_resumes(tmp_path, capsys):
     out = tmp_path / "paper"
     argv = ["paper", "--datasets", "moons", "--noise", "0.2", "--layers", "dot,metric", "--graphs", "knn"]
@@ -172,6 +202,8 @@ def test_paper_command_writes_tables_plots_and_resumes(tmp_path, capsys):
         (["--k", "1000", "--datasets", "moons", "--points", "100"], "--k 1000 is not below the 100 points"),
         (["--batch-size", "1"], "--batch-size must be >= 2"),
         (["--graphs", "grid"], "unknown ['grid']"),
+        (["--time-scale", "0"], "--time-scale must be 'auto' or a finite number > 0, got '0'"),
+        (["--time-scale", "fast"], "--time-scale must be 'auto' or a finite number > 0, got 'fast'"),
     ],
 )
 def test_bad_paper_settings_are_one_line_and_write_nothing(extra, message, tmp_path, capsys):

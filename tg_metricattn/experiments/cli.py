@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
     paper.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default 0)")
     paper.add_argument("--points", type=_positive_int, default=1000, help="moons: points drawn (default 1000)")
+    paper.add_argument(
+        "--time-scale", help="metric attention's initial t: 'auto' (median squared distance) or a number > 0"
+    )
     paper.add_argument("--out", default="runs/paper", help="results folder (default runs/paper); resumable")
     paper.add_argument("--no-progress", action="store_true", help="no line per run")
 
@@ -406,6 +409,7 @@ def _paper(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         lr=args.lr,
         weight_decay=args.weight_decay,
         num_points=args.points,
+        time_scale=args.time_scale,
     )
     run_paper(config, args.out, not args.no_progress)
     return 0

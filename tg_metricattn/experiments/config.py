@@ -32,6 +32,7 @@ __all__ = [
     "TASKS",
     "TASK_DEFAULTS",
     "TrainConfig",
+    "metric_time_scale",
 ]
 
 TASKS = ("node", "mesh", "graph")
@@ -53,6 +54,21 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Node datasets whose features are row-normalised unless ``--no-normalize-features`` (GAT's protocol).
 ROW_NORMALISED_DATASETS = ("cora", "citeseer", "pubmed")
+
+
+def metric_time_scale(value: str | float | None) -> str | float | None:
+    """``MetricAttnConv``'s ``time_scale`` from a ``--time-scale`` value: ``None`` (its default
+    sqrt(metric_channels)), ``'auto'`` (the median squared distance of the first batch) or a finite
+    number > 0; anything else is a ``ValueError`` naming the option."""
+    if value is None or value == "auto":
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {value!r}.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -187,13 +203,7 @@ class TrainConfig:
             raise ValueError(f"--lr-step must be >= 0, got {self.lr_step}.")
         if self.metric_weight_decay is not None and not 0 <= self.metric_weight_decay < math.inf:
             raise ValueError(f"--metric-weight-decay must be a finite number >= 0, got {self.metric_weight_decay}.")
-        if self.time_scale is not None and self.time_scale != "auto":
-            try:
-                ok = 0 < float(self.time_scale) < math.inf
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {self.time_scale!r}.")
+        metric_time_scale(self.time_scale)
         if self.split < 0 or (self.splits is not None and (not self.splits or min(self.splits) < 0)):
             raise ValueError(f"--split/--splits must be integers >= 0, got {self.splits or self.split}.")
         if self.splits is not None and len(set(self.splits)) != len(self.splits):
@@ -228,7 +238,7 @@ class TrainConfig:
         skip term (``residual``, ``root_weight`` for dot) when set."""
         kwargs: dict[str, Any] = {}
         if self.time_scale is not None and self.layer == "metric":
-            kwargs["time_scale"] = "auto" if self.time_scale == "auto" else float(self.time_scale)
+            kwargs["time_scale"] = metric_time_scale(self.time_scale)
         if self.root_weight is not None and self.layer in LAYERS:
             kwargs[LAYERS[self.layer].skip_argument] = self.root_weight
         return kwargs

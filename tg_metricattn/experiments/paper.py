@@ -41,6 +41,7 @@ from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.datasets.point_graphs import complete_edge_index, knn_edge_index
 from tg_metricattn.datasets.vector_data import VectorData, handwritten_digits, two_moons
 from tg_metricattn.experiments.compare import paired_comparison
+from tg_metricattn.experiments.config import metric_time_scale
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 from tg_metricattn.models import IPN, LAYERS, count_parameters
 
@@ -69,6 +70,7 @@ class PaperConfig:
     lr: float = 5e-3
     weight_decay: float = 0.0
     num_points: int = 1000
+    time_scale: str | None = None  # metric attention's initial t: None (sqrt(width / heads)), 'auto' or a number
 
     def __post_init__(self) -> None:
         for name, allowed in (("datasets", PAPER_DATASETS), ("graphs", PAPER_GRAPHS), ("layers", tuple(LAYERS))):
@@ -87,6 +89,7 @@ class PaperConfig:
             raise ValueError(f"--batch-size must be >= 2 (a complete graph needs two points), got {self.batch_size}.")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not (self.weight_decay >= 0):
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}.")
+        metric_time_scale(self.time_scale)
         if self.width % self.heads:
             raise ValueError(f"--width {self.width} must be a multiple of --heads {self.heads}.")
 
@@ -125,7 +128,8 @@ def train_ipn(config: PaperConfig, data: VectorData, layer: str, graph: str, see
     """Train one IPN; per-epoch curves and the summary numbers of the run."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = IPN(layer, data.num_features, data.num_classes, config.width, config.heads, config.blocks)
+    kwargs = {"time_scale": metric_time_scale(config.time_scale)} if layer == "metric" and config.time_scale else {}
+    model = IPN(layer, data.num_features, data.num_classes, config.width, config.heads, config.blocks, 0.0, kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     complete: dict[int, Tensor] = {}  # one edge-index tensor per batch size: the layers' graph cache reuses it
 
@@ -271,6 +275,8 @@ def run_paper(config: PaperConfig, out: str | Path, progress: bool = True) -> di
             found = json.loads(config_path.read_text())
         except (OSError, ValueError) as error:
             raise ValueError(f"{config_path}: unreadable ({error}); choose another --out.") from None
+        if isinstance(found, dict):  # a setting added after the folder was written counts with its default
+            found = {**json.loads(json.dumps(dataclasses.asdict(PaperConfig()))), **found}
         if found != json.loads(json.dumps(wanted)):
             raise ValueError(f"{out} holds results of other settings ({config_path}); choose another --out.")
     else:
