@@ -160,15 +160,16 @@ def run_scale(n: int, budget_s: float) -> float:
     torch.manual_seed(0)
     data = random_geometric_data(n, 10)
     model = OneLayer(MetricAttnConv(3, 4, heads=1, time_scale=0.05))
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     report = diagnose(model, data, num_eigs=4, num_probes=4)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     head = report.layers[0].heads[0]
     print(
-        f"scale N={n}: {elapsed:.1f} s, t*={head.fits['rw']['t_probe']:.4g}, "
+        f"scale N={n}: {elapsed:.1f} s wall, {cpu:.1f} s CPU, t*={head.fits['rw']['t_probe']:.4g}, "
         f"res={head.fits['rw']['residual_probe']:.3f}, gap={head.spectrum['spectral_gap']:.3g}"
     )
-    assert elapsed < budget_s
+    # the budget is in CPU seconds of this process: other jobs on the cores stretch the wall time, not this
+    assert cpu < budget_s
     assert np.isfinite(head.fits["rw"]["t_probe"])
     # the report's drift share is the layer's own: P read from the layer, pi its stationary distribution
     (P,) = propagation_matrix(model.conv, data.x, data.edge_index)
