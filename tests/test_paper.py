@@ -144,10 +144,16 @@ def test_time_scale_reaches_metric_attention_only():
         assert (runs[0]["train_loss"] != runs[1]["train_loss"]) is changes, layer
 
 
+def small_paper_argv(out, layers: str, seeds: int, epochs: int) -> list[str]:
+    """``tgma paper`` on 200 moons at noise 0.2, kNN graph only."""
+    data = ["--datasets", "moons", "--noise", "0.2", "--points", "200", "--graphs", "knn"]
+    runs = ["--layers", layers, "--seeds", str(seeds), "--epochs", str(epochs)]
+    return ["paper", *data, *runs, "--out", str(out), "--no-progress"]
+
+
 def test_a_folder_written_before_the_time_scale_setting_is_read_back(tmp_path, capsys):
     out = tmp_path / "paper"
-    argv = ["paper", "--datasets", "moons", "--noise", "0.2", "--layers", "metric", "--graphs", "knn"]
-    argv += ["--seeds", "1", "--epochs", "2", "--points", "200", "--out", str(out), "--no-progress"]
+    argv = small_paper_argv(out, "metric", seeds=1, epochs=2)
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     del config["time_scale"]  # as written by the version without the setting
@@ -165,8 +171,7 @@ def test_a_folder_written_before_the_time_scale_setting_is_read_back(tmp_path, c
 
 def test_paper_command_writes_tables_plots_and_resumes(tmp_path, capsys):
     out = tmp_path / "paper"
-    argv = ["paper", "--datasets", "moons", "--noise", "0.2", "--layers", "dot,metric", "--graphs", "knn"]
-    argv += ["--seeds", "2", "--epochs", "3", "--points", "200", "--out", str(out), "--no-progress"]
+    argv = small_paper_argv(out, "dot,metric", seeds=2, epochs=3)
     assert main(argv) == 0
     result = json.loads((out / "paper.json").read_text())
     (block,) = result["blocks"]

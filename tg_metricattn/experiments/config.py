@@ -33,6 +33,7 @@ __all__ = [
     "TASK_DEFAULTS",
     "TrainConfig",
     "metric_time_scale",
+    "time_scale_kwargs",
 ]
 
 TASKS = ("node", "mesh", "graph")
@@ -69,6 +70,12 @@ def metric_time_scale(value: str | float | None) -> str | float | None:
     if not 0 < number < math.inf:
         raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {value!r}.")
     return number
+
+
+def time_scale_kwargs(layer: str, value: str | float | None) -> dict[str, Any]:
+    """The layer arguments a ``--time-scale`` value gives the attention kind ``layer``: only metric
+    attention has a time scale, so ``{"time_scale": ...}`` for ``'metric'`` when set, else ``{}``."""
+    return {"time_scale": metric_time_scale(value)} if value is not None and layer == "metric" else {}
 
 
 @dataclass(frozen=True)
@@ -236,9 +243,7 @@ class TrainConfig:
     def layer_kwargs(self) -> dict[str, Any]:
         """Extra arguments of the attention layers: ``time_scale`` for metric attention and the
         skip term (``residual``, ``root_weight`` for dot) when set."""
-        kwargs: dict[str, Any] = {}
-        if self.time_scale is not None and self.layer == "metric":
-            kwargs["time_scale"] = metric_time_scale(self.time_scale)
+        kwargs = time_scale_kwargs(self.layer, self.time_scale)
         if self.root_weight is not None and self.layer in LAYERS:
             kwargs[LAYERS[self.layer].skip_argument] = self.root_weight
         return kwargs

@@ -41,7 +41,7 @@ from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.datasets.point_graphs import complete_edge_index, knn_edge_index
 from tg_metricattn.datasets.vector_data import VectorData, handwritten_digits, two_moons
 from tg_metricattn.experiments.compare import paired_comparison
-from tg_metricattn.experiments.config import metric_time_scale
+from tg_metricattn.experiments.config import metric_time_scale, time_scale_kwargs
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 from tg_metricattn.models import IPN, LAYERS, count_parameters
 
@@ -128,8 +128,15 @@ def train_ipn(config: PaperConfig, data: VectorData, layer: str, graph: str, see
     """Train one IPN; per-epoch curves and the summary numbers of the run."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    kwargs = {"time_scale": metric_time_scale(config.time_scale)} if layer == "metric" and config.time_scale else {}
-    model = IPN(layer, data.num_features, data.num_classes, config.width, config.heads, config.blocks, 0.0, kwargs)
+    model = IPN(
+        layer,
+        data.num_features,
+        data.num_classes,
+        config.width,
+        config.heads,
+        config.blocks,
+        layer_kwargs=time_scale_kwargs(layer, config.time_scale),
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     complete: dict[int, Tensor] = {}  # one edge-index tensor per batch size: the layers' graph cache reuses it
 
