@@ -468,6 +468,9 @@ def test_uniformity_of_a_hand_built_propagation():
     assert stats.uniform_self_weight == pytest.approx((1 / 3 + 1) / 2)  # over the nodes with a self-loop only
     U = uniform_propagation(P).toarray()
     assert np.allclose(U[:3].sum(axis=1), 1.0) and np.allclose(U[3], 0.0)
+    # the same P as CSR arrays that still hold the duplicate entry (0, 2) twice: summed first
+    unsummed = sp.csr_matrix((vals, cols, np.array([0, 4, 6, 7, 7])), shape=(4, 4))
+    assert uniformity_stats(unsummed) == stats
     assert np.isnan(uniformity_stats(sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))).self_weight)
 
 

@@ -25,7 +25,7 @@ from tg_metricattn.diagnostics._validation import as_signals, as_square_csr
 
 __all__ = ["NEGLIGIBLE_TRANSITION", "drift_share", "stationary_distribution"]
 
-#: classes up to this many states get a dense eigendecomposition (ARPACK needs more states than vectors)
+#: classes up to this many states get a dense eigendecomposition, larger ones a sparse linear solve
 DENSE_STATES = 200
 
 

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tg_metricattn.diagnostics._validation import as_square_csr
+
 __all__ = ["UniformityStats", "uniform_propagation", "uniformity_stats"]
 
 
@@ -48,12 +50,13 @@ def uniform_propagation(P: sp.spmatrix) -> sp.csr_matrix:
 
 
 def uniformity_stats(P: sp.spmatrix) -> UniformityStats:
-    """The numbers of the module docstring for one head's P (``[N_dst, N_src]``, rows = targets).
+    """The numbers of the module docstring for one head's square P (rows = targets; scipy, torch
+    or numpy, as the other diagnostics take it).
 
     Rows without entries (nodes that receive nothing) are left out; with no self-loop in P
     the self weights are NaN.
     """
-    P = sp.csr_matrix(P, dtype=np.float64)
+    P = as_square_csr(P, "P").copy()
     P.sum_duplicates()
     departure = np.abs(P.data - uniform_propagation(P).data)
     rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
