@@ -428,6 +428,15 @@ def test_stationary_distribution_of_a_chain_that_barely_moves():
     assert drift_share(P, pi) < 1e-6  # a birth-death chain is reversible
 
 
+def test_diagnostics_leave_the_callers_propagation_matrix_as_it_was():
+    """The stationary distribution drops negligible transitions from its own copy of P, not the caller's."""
+    P = sp.csr_matrix(np.array([[1 - 1e-30, 1e-30, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]]))
+    before = P.copy()
+    stationary_distribution(P)
+    drift_share(P)
+    assert P.nnz == before.nnz and np.array_equal(P.data, before.data)
+
+
 def test_spectrum_says_how_many_eigenpairs_converged(monkeypatch):
     """ARPACK gets a bounded number of restarts; what it did not converge is reported, not hidden."""
     from scipy.sparse.linalg import ArpackNoConvergence
@@ -471,6 +480,7 @@ def test_uniformity_of_a_hand_built_propagation():
     # the same P as CSR arrays that still hold the duplicate entry (0, 2) twice: summed first
     unsummed = sp.csr_matrix((vals, cols, np.array([0, 4, 6, 7, 7])), shape=(4, 4))
     assert uniformity_stats(unsummed) == stats
+    assert unsummed.nnz == 7  # the caller's matrix is left as it was
     assert np.isnan(uniformity_stats(sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))).self_weight)
 
 

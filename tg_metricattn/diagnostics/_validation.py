@@ -22,7 +22,7 @@ def as_square_csr(matrix, name: str) -> sp.csr_matrix:
             raise ValueError(f"{name} must be a 2-D matrix; got an array of shape {matrix.shape}.")
     if matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"{name} must be square; got shape {tuple(matrix.shape)}.")
-    return sp.csr_matrix(matrix, dtype=np.float64)
+    return sp.csr_matrix(matrix, dtype=np.float64, copy=True)  # a float64 CSR input is not shared
 
 
 def same_size(a: sp.spmatrix, b: sp.spmatrix, name_a: str, name_b: str) -> None:

@@ -79,7 +79,7 @@ def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000) -> np
     scores are symmetric and so reversible, keeping transitions of 1e-30 let the solve put π on a
     few nodes and report a drift share of 1.0 instead of 0.000).
     """
-    P = as_square_csr(P, "P").copy()
+    P = as_square_csr(P, "P")
     P.data[P.data < NEGLIGIBLE_TRANSITION] = 0.0
     P.eliminate_zeros()
     n = P.shape[0]

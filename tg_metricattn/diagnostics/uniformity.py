@@ -56,7 +56,7 @@ def uniformity_stats(P: sp.spmatrix) -> UniformityStats:
     Rows without entries (nodes that receive nothing) are left out; with no self-loop in P
     the self weights are NaN.
     """
-    P = as_square_csr(P, "P").copy()
+    P = as_square_csr(P, "P")
     P.sum_duplicates()
     departure = np.abs(P.data - uniform_propagation(P).data)
     rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
