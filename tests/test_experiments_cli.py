@@ -192,7 +192,7 @@ def test_console_script_is_installed():
 def test_train_cora_writes_a_complete_run_folder(tmp_path, capsys):
     copy_shared("Planetoid/Cora", tmp_path / "data")
     out = tmp_path / "cora"
-    argv = ["train", "--dataset", "Cora", "--root", str(tmp_path / "data"), "--epochs", "5", "--no-progress"]
+    argv = ["train", "--dataset", "Cora", "--root", str(tmp_path / "data"), "--epochs", "20", "--no-progress"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "test accuracy" in capsys.readouterr().out
     run = out / "run_0"
@@ -201,12 +201,14 @@ def test_train_cora_writes_a_complete_run_folder(tmp_path, capsys):
     assert (config["lr"], config["weight_decay"]) == (0.005, 5e-4)
     assert config["normalize_features"] is True  # GAT's protocol for the Planetoid graphs
     history = json.loads((run / "metrics.json").read_text())
-    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
-    assert len((run / "metrics.csv").read_text().splitlines()) == 6
+    assert [r["epoch"] for r in history] == list(range(1, 21))
+    assert len((run / "metrics.csv").read_text().splitlines()) == 21
     final = _final(out)
     best = max(history, key=lambda r: (r["val_metric"], -r["val_loss"]))
     assert final["best_epoch"] == best["epoch"] and final["test_metric"] == best["test_metric"]
-    assert 0.3 < final["test_metric"] <= 1.0  # 7 classes: chance is ~0.14 (GAT on Cora reaches ~0.7 in 5 epochs)
+    # 7 classes, the largest 32% of the test nodes; seeds 0-4 (--seed) measured 0.675-0.777 at 20 epochs
+    # (at 5 epochs, as this test once ran: 0.41-0.73, too spread to bound)
+    assert 0.5 < final["test_metric"] <= 1.0
     assert final["num_parameters"] == 1433 * 64 + 2 * 64 + 64 + 64 * 7 + 2 * 7 + 7
     assert (run / "curves.png").read_bytes()[:4] == PNG
     state = torch.load(run / "best_model.pt", weights_only=True)
@@ -232,14 +234,19 @@ def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):
     assert main([*argv, "--arch", "attention", "--layer", "metric", "--num-layers", "2", *TINY, "--out", str(out)]) == 0
     final = _final(out)
     assert final["data"]["num_train_meshes"] == 4 and final["data"]["num_test_meshes"] == 1
-    assert 1 / 6 < final["test_metric"] <= 1.0  # 6 parts
+    # 3 epochs are too few to bound the test accuracy (seeds 0-4: 0.22-0.32 on one test mesh,
+    # and 0.17-0.38 on two with 12 meshes, where chance is 1/6); what 3 epochs must show is a
+    # falling training loss (seeds 0-4, both sizes: it fell by 0.05-0.19 from epoch 1 to 3)
+    history = json.loads((out / "run_0" / "metrics.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert final["test_metric"] == pytest.approx(_recomputed_test_accuracy(out), abs=1e-6)
     assert final["data"]["features"] == ["xyz"] and final["data"]["in_channels"] == 3
 
 
 @pytest.mark.parametrize(("layer", "extra"), [("none", ["--no-gradient-features"]), ("metric", []), (None, [])])
 def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer, extra):
     out = tmp_path / "mesh"
-    argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "8", "--mesh-resolution", "8", *extra]
+    argv = ["train", "--task", "mesh", "--dataset", "synthetic", "--num-meshes", "12", "--mesh-resolution", "8", *extra]
     argv += [] if layer is None else ["--layer", layer]  # None: the default, no attention
     argv += ["--num-layers", "2", "--hidden", "8", "--eigenpairs", "32", "--epochs", "40"]
     argv += ["--no-augment"]
@@ -248,9 +255,14 @@ def test_the_diffusion_net_is_the_default_for_meshes_and_learns(tmp_path, layer,
     config = json.loads((out / "run_0" / "config.json").read_text())
     assert config["arch"] == "diffusion" and config["augment"] is False and config["lr_step"] == 50
     assert config["gradient_features"] == (not extra) and config["layer"] == (layer or "none")
-    assert final["data"]["arch"] == "diffusion"
-    # 6 parts (chance 1/6); measured 0.92 (none) and 0.75-0.9 (metric) at 35-60 epochs
-    assert final["test_metric"] > 0.7
+    assert final["data"]["arch"] == "diffusion" and final["data"]["num_test_meshes"] == 2
+    # Measured over seeds 0-4 (--seed), each variant: the first epoch's training loss falls by
+    # 6x at least (last/first 0.00-0.17), test accuracy on the 2 test meshes 0.87-1.00 (chance
+    # 1/6). With 8 meshes (one test mesh) one machine measured 0.67 for seed 0 where this one
+    # gave 0.92: one mesh is too few to bound, so two, and bounds far below the measured ones.
+    history = json.loads((out / "run_0" / "metrics.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"] / 3
+    assert final["test_metric"] > 0.6
 
 
 def test_train_meshes_with_face_labels_reports_per_face_accuracy(tmp_path):
@@ -262,7 +274,9 @@ def test_train_meshes_with_face_labels_reports_per_face_accuracy(tmp_path):
     final = _final(out)
     assert final["data"]["num_test_meshes"] == counts["test"]
     assert final["data"]["num_train_meshes"] + final["data"]["num_val_meshes"] == counts["train"]
-    assert final["test_metric"] >= 0.75 and final["test_face_metric"] >= 0.75
+    # seeds 0-4: per vertex 1.00 every time, per face 0.850-0.875 (faces across an octant
+    # boundary take the label of their vertices' majority); all 8 test meshes count
+    assert final["test_metric"] >= 0.9 and final["test_face_metric"] >= 0.75
     assert final["test_metric"] == pytest.approx(_recomputed_test_accuracy(out), abs=1e-6)
     history = json.loads((out / "run_0" / "metrics.json").read_text())
     assert all("val_face_metric" in r for r in history)
@@ -470,7 +484,8 @@ def test_time_scale_auto_reaches_the_metric_layers(tmp_path):
 def test_time_scale_auto_beats_the_default_on_the_csbm_graph(tmp_path):
     """The recipe behind the demo's CSBM setting: on validation accuracy, metric attention with t
     from the median distance is well above the default t = sqrt(8) (seed 0, 200 epochs: 0.925
-    against 0.867 on this machine; every one of 10 seeds by at least 0.025)."""
+    against 0.867 on this machine; seeds 0-9: above it on every seed, by 0.025 at least and 0.074
+    on average). The bound is the sign of the gap, not a size that the smallest gap nearly meets."""
     val = {}
     for scale in ("auto", None):
         out = tmp_path / str(scale)
@@ -478,7 +493,7 @@ def test_time_scale_auto_beats_the_default_on_the_csbm_graph(tmp_path):
         argv = ["train", "--dataset", "csbm", "--layer", "metric", *extra, "--no-progress", "--out", str(out)]
         assert main(argv) == 0
         val[scale] = json.loads((out / "run_0" / "final.json").read_text())["val_metric"]
-    assert val["auto"] > val[None] + 0.02, val
+    assert val["auto"] > val[None], val
 
 
 @pytest.mark.parametrize("layer", ["gat", "l2", "metric", "dot"])

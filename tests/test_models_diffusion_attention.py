@@ -82,6 +82,8 @@ def test_it_learns_a_synthetic_segmentation(meshes):
         losses.append(loss.item())
     model.eval()
     acc = (model(**model.inputs(meshes[0])).argmax(-1) == meshes[0].y).float().mean().item()
+    # training accuracy on a training mesh (the test is about fitting): seeds 0-4 (manual_seed)
+    # measured 0.93-1.00, last/first loss 0.002-0.096
     assert losses[-1] < 0.5 * losses[0] and acc > 0.8
     assert all(float(t.max()) > 0 for t in model.diffusion_times().values())  # the times were learned
 

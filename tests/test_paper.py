@@ -121,11 +121,15 @@ def test_epochs_to_reach_is_the_first_epoch_at_the_fraction_of_the_final_value()
 
 
 @pytest.mark.parametrize(
-    ("layer", "graph", "epochs", "floor"), [("metric", "knn", 100, 0.95), ("dot", "complete", 40, 0.9)]
+    ("layer", "graph", "epochs", "floor"), [("metric", "knn", 100, 0.93), ("dot", "complete", 60, 0.93)]
 )
 def test_ipn_learns_the_noisy_moons(layer, graph, epochs, floor):
     """A linear classifier reaches about 87% on moons-0.1 (so does IPN with uniform attention, whose
-    attention output is the same for every point): the attention must bend the boundary."""
+    attention output is the same for every point): the attention must bend the boundary.
+
+    Measured on 80 test points, data and model seeded together (seeds 0-4 for metric, 0-9 for
+    dot): metric/knn at 100 epochs 0.975-1.000, dot/complete at 60 epochs 0.9875-1.000 (at 40
+    epochs, as this test once ran, down to 0.925). The floor leaves 3-4 test points of margin."""
     config = PaperConfig(epochs=epochs, num_points=400)
     run = train_ipn(config, config.load("moons-0.1", 0), layer, graph, seed=0)
     assert len(run["train_loss"]) == epochs and run["train_loss"][-1] < run["train_loss"][0] / 3
