@@ -28,4 +28,6 @@ def test_drop_in_example_trains_on_cora(tmp_path, monkeypatch, capsys) -> None:
     assert "MetricAttnConv(in_channels, 8, heads=8" in code
     exec(compile(code, str(README), "exec"), {"__name__": "readme"})
     accuracy = float(re.search(r"test accuracy at best validation: ([0-9.]+)", capsys.readouterr().out)[1])
-    assert accuracy > 0.78  # GAT's published 83.0 ± 0.7; a broken layer gives far less
+    # the block with torch.manual_seed(0..4): 0.813-0.820 here (GAT's published 83.0 ± 0.7), so 0.78
+    # leaves 33 of the 1000 test nodes of margin; a broken layer gives far less
+    assert accuracy > 0.78
