@@ -37,7 +37,7 @@ class SpectralHeatDiffusion(nn.Module):
           for a batch of ``B`` meshes with ``batch``), ``evecs`` ``[V, K]``, ``batch`` ``[V]``
           (integer mesh id of each vertex, sorted as PyG batches them or not) or ``None`` for
           one mesh; ``evals`` row ``b`` belongs to mesh id ``b``. All float inputs have the
-          layer's dtype.
+          layer's dtype (outside ``torch.autocast``).
         - output: ``[V, C]``.
     """
 
@@ -75,7 +75,7 @@ class SpectralHeatDiffusion(nn.Module):
                 f"got mass {list(mass.shape)}, evecs {list(evecs.shape)}."
             )
         dtype = self.diffusion_time.dtype
-        if any(t.dtype != dtype for t in (x, mass, evals, evecs)):
+        if not torch.is_autocast_enabled(x.device.type) and any(t.dtype != dtype for t in (x, mass, evals, evecs)):
             raise ValueError(
                 f"x, mass, evals and evecs must have the dtype of the layer ({dtype}); got x {x.dtype}, mass "
                 f"{mass.dtype}, evals {evals.dtype}, evecs {evecs.dtype}. Convert them (e.g. .to({dtype})) or the "
