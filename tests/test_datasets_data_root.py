@@ -107,3 +107,36 @@ def test_files_the_source_no_longer_has_are_dropped_and_processed_rebuilt(tmp_pa
     (src / "extra").rmdir()
     _copy(tmp_path)
     assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*")) == ["raw", "raw/a.txt"]
+
+
+def test_a_copy_that_fails_midway_leaves_no_partial_file(tmp_path):
+    """The disk limit is hit while a file is copied (RLIMIT_FSIZE in a child process): the copy holds the
+    old version of that file or none, never part of the new one."""
+    import resource
+    import subprocess
+    import sys
+
+    src = _source(tmp_path)
+    (src / "raw" / "big.bin").write_bytes(b"\1" * (3 * 2**20))
+    copy = tmp_path / "work" / "Family" / "Name"
+    (copy / "raw").mkdir(parents=True)
+    (copy / "raw" / "big.bin").write_bytes(b"old")  # an earlier, different version
+    script = (
+        "import sys\nfrom tg_metricattn.datasets.data_root import copy_dataset\n"
+        "try:\n    copy_dataset('Family/Name', sys.argv[1], data_root=sys.argv[2])\n"
+        "except OSError as error:\n    print('failed:', error.errno)\n"
+    )
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "work"), str(tmp_path / "shared")],
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "failed: 27" in done.stdout, done.stdout + done.stderr  # EFBIG: the limit was hit
+    assert (copy / "raw" / "big.bin").read_bytes() == b"old"
+    assert sorted(p.name for p in (copy / "raw").iterdir() if p.name != "a.txt") == ["big.bin"]  # no temporary
