@@ -166,3 +166,15 @@ def test_bad_batch_and_dtypes_are_named():
         layer(x.float(), mass, evals, evecs, batch)
     with pytest.raises(ValueError, match=r"must have the dtype of the layer \(torch.float32\).*evecs torch.float64"):
         SpectralHeatDiffusion(2)(x.float(), mass.float(), evals.float(), evecs, batch)
+
+
+def test_under_autocast_the_dtype_check_stands_aside():
+    a, b, batch = _two_meshes(k=5)
+    layer = SpectralHeatDiffusion(2, init_time=0.1)
+    mass, evecs, evals = (torch.cat([a[i], b[i]]).float() for i in (0, 2, 1))
+    x = torch.randn(mass.numel(), 2, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype of the layer"):
+        layer(x, mass, evals, evecs, batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x, mass, evals, evecs, batch)
+    assert out.shape == x.shape and torch.isfinite(out).all()
