@@ -160,3 +160,30 @@ def test_mesh_folder_truncated_off_is_reported(tmp_path):
     (tmp_path / "meshes" / "c.off").write_text("\n".join(text[:50]) + "\n")
     with pytest.raises(MeshFormatError, match=r"c.off: the file ends after 6 of the 80 faces"):
         MeshFolder(tmp_path, features=("xyz",))
+
+
+def test_unreferenced_vertices_do_not_move_the_unit_scaling(tmp_path):
+    """Two stray vertices (in no triangle) at (9, 9, 9): the same spectrum and xyz as the mesh without them.
+
+    They stay in the sample (labels are per vertex of the file, as RNA's are), each with its own label.
+    """
+    v, f = icosphere(2)
+    labels = (v[:, 2] > 0).astype(int)
+    write_off(tmp_path / "meshes" / "clean.off", v, f)
+    write_labels(tmp_path / "labels" / "clean.txt", labels)
+    at = 100  # the strays go in the middle of the vertex order: the faces after them are renumbered
+    stray_v = np.concatenate([v[:at], [[9.0, 9.0, 9.0], [9.0, 9.0, 9.0]], v[at:]])
+    stray_f = np.where(f >= at, f + 2, f)
+    write_off(tmp_path / "meshes" / "stray.off", stray_v, stray_f)
+    write_labels(tmp_path / "labels" / "stray.txt", np.concatenate([labels[:at], [2, 2], labels[at:]]))
+    clean, stray = MeshFolder(tmp_path, label_on="vertex", features=("xyz", "hks"), hks_times=4, eigenpairs=16)
+    if clean.name != "clean":
+        clean, stray = stray, clean
+    kept = torch.as_tensor(np.r_[0:at, at + 2 : len(stray_v)])
+    assert stray.num_nodes == len(v) + 2 and torch.equal(stray.y[[at, at + 1]], torch.tensor([2, 2]))
+    assert torch.equal(stray.y[kept], clean.y)
+    assert abs(float(clean.evals[3]) - float(stray.evals[3])) < 1e-3 * float(clean.evals[3])
+    assert torch.allclose(stray.evals, clean.evals, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(stray.x[kept], clean.x, atol=1e-5)  # xyz and hks of every referenced vertex
+    assert torch.allclose(stray.mass[kept], clean.mass, rtol=1e-5, atol=1e-9)
+    assert torch.isfinite(stray.x).all()

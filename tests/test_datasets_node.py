@@ -198,3 +198,102 @@ def test_a_root_given_the_pyg_way_is_accepted(tmp_path, capsys):
     argv = ["train", "--dataset", "Cora", "--root", str(tmp_path / "Planetoid"), "--epochs", "1", "--no-progress"]
     assert main([*argv, "--out", str(out)]) == 0
     assert (out / "run_0" / "final.json").is_file()
+
+
+def _npz_with_header(path, arrays, key, header_fields, data=b""):
+    """Rewrite ``path`` with ``key``'s member replaced by a .npy header ``header_fields`` followed by ``data``."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, header_fields)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in arrays.items():
+            if name == key:
+                archive.writestr(f"{name}.npy", header.getvalue() + data)
+            else:
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                archive.writestr(f"{name}.npy", buffer.getvalue())
+
+
+def test_an_npz_header_declaring_more_than_its_member_holds_is_refused(tmp_path):
+    """Below the global limit (240 bytes declared), but more than the archive holds for the array."""
+    path, arrays = write_platonov_npz(tmp_path)
+    _npz_with_header(path, arrays, "node_features", {"descr": "<f4", "fortran_order": False, "shape": (12, 5)})
+    with pytest.raises(ValueError, match=r"'node_features' declares 240 bytes but the file holds \d+ for it"):
+        read_heterophilous_npz(path)
+
+
+def test_an_npz_shape_whose_int64_product_wraps_is_refused_naming_the_file(tmp_path):
+    path, arrays = write_platonov_npz(tmp_path)  # 2**33 * 2**31 * 4 bytes: 2**64 in int64 wraps to 0
+    _npz_with_header(path, arrays, "node_features", {"descr": "<f4", "fortran_order": False, "shape": (2**33, 2**31)})
+    with pytest.raises(ValueError, match=rf"{path.name}: array 'node_features' declares {2**66} bytes"):
+        read_heterophilous_npz(path)
+
+
+def test_an_npz_object_array_is_refused_naming_the_file_and_the_array(tmp_path):
+    path, arrays = write_platonov_npz(tmp_path)
+    _npz_with_header(path, arrays, "node_labels", {"descr": "|O", "fortran_order": False, "shape": (12,)}, b"\0" * 96)
+    with pytest.raises(ValueError, match=rf"{path.name}: array 'node_labels' holds Python objects"):
+        read_heterophilous_npz(path)
+
+
+def test_an_npz_label_beyond_the_class_limit_is_refused(tmp_path):
+    from tg_metricattn.datasets.mesh_dataset import MAX_INFERRED_CLASSES
+
+    labels = np.arange(12) % 3
+    labels[4] = 10**9
+    path, _ = write_platonov_npz(tmp_path, node_labels=labels)
+    with pytest.raises(ValueError, match=rf"node_labels.*1000000000.*below {MAX_INFERRED_CLASSES}"):
+        read_heterophilous_npz(path)
+    labels[4] = MAX_INFERRED_CLASSES - 1  # the largest label allowed still loads
+    path, _ = write_platonov_npz(tmp_path, node_labels=labels)
+    assert int(read_heterophilous_npz(path).y.max()) == MAX_INFERRED_CLASSES - 1
+
+
+def _masks(num_splits=10, num_nodes=12):
+    masks = np.zeros((3, num_splits, num_nodes), dtype=bool)
+    for s in range(num_splits):
+        for part, idx in enumerate(np.array_split(np.roll(np.arange(num_nodes), s), 3)):
+            masks[part, s, idx] = True
+    return masks
+
+
+def test_overlapping_npz_masks_are_refused_naming_the_split(tmp_path):
+    train, val, test = _masks()
+    train[4, np.flatnonzero(test[4])[:2]] = True  # split 4 trains on two test nodes
+    path, _ = write_platonov_npz(tmp_path, train_masks=train, val_masks=val, test_masks=test)
+    with pytest.raises(
+        ValueError, match=r"chameleon_filtered\.npz: published split 4: .*train and test .*share 2 nodes"
+    ):
+        read_heterophilous_npz(path)
+    with pytest.raises(ValueError, match="published split 4"):
+        load_node_dataset("chameleon-filtered", tmp_path, split=0)  # a damaged file is refused whole
+
+
+def test_an_empty_published_split_says_so_not_to_change_the_random_split(tmp_path):
+    train, val, test = _masks()
+    val[7] = False
+    path, _ = write_platonov_npz(tmp_path, train_masks=train, val_masks=val, test_masks=test)
+    with pytest.raises(ValueError, match=r"chameleon_filtered\.npz: published split 7: the val mask is empty") as info:
+        read_heterophilous_npz(path)
+    assert "per-class" not in str(info.value)
+
+
+def test_published_masks_of_pyg_datasets_are_checked_in_the_same_place():
+    """The split a PyG class publishes (``[N, S]`` masks) goes through the same check as the .npz files."""
+    from torch_geometric.data import Data
+
+    from tg_metricattn.datasets.node_datasets import _with_split
+
+    train, val, test = (torch.from_numpy(m.T.copy()) for m in _masks(num_splits=3))
+    data = Data(x=torch.zeros(12, 2), y=torch.arange(12) % 3, edge_index=torch.zeros(2, 0, dtype=torch.long))
+    data.train_mask, data.val_mask, data.test_mask = train.clone(), val.clone(), test.clone()
+    assert int(_with_split(data.clone(), "WebKB-like", 3, "WebKB", 1, 20, 30)[0].train_mask.sum()) == 4
+    data.val_mask[:, 2] = data.train_mask[:, 2]
+    with pytest.raises(ValueError, match=r"WebKB-like: published split 2: the train and val masks share 4 nodes"):
+        _with_split(data.clone(), "WebKB-like", 3, "WebKB", 2, 20, 30)
+    data.val_mask[:, 2] = False
+    with pytest.raises(ValueError, match=r"WebKB-like: published split 2: the val mask is empty"):
+        _with_split(data.clone(), "WebKB-like", 3, "WebKB", 2, 20, 30)

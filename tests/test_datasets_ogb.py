@@ -55,3 +55,18 @@ def test_safe_load_leaves_the_allow_list_as_it_found_it():
 def test_graph_loader_rejects_node_dataset(tmp_path):
     with pytest.raises(ValueError, match="load_node_dataset"):
         load_graph_dataset("ogbn-arxiv", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["ogbg-molfoo", "ogbn-arxive"])
+def test_an_unknown_ogb_name_is_named_with_the_known_ones_not_blamed_on_the_network(tmp_path, name):
+    from tg_metricattn.datasets import load_graph_dataset, load_node_dataset
+    from tg_metricattn.experiments.data import check_present
+
+    known = "ogbg-molbace" if name.startswith("ogbg-") else "ogbn-arxiv"
+    for attempt in (
+        lambda: check_present(name, tmp_path),
+        lambda: (load_graph_dataset if name.startswith("ogbg-") else load_node_dataset)(name, tmp_path),
+    ):
+        with pytest.raises(ValueError, match=rf"{name!r} is not an OGB dataset.*{known}") as info:
+            attempt()
+        assert "network" not in str(info.value)

@@ -90,6 +90,33 @@ def test_strict_block_refuses_every_unpickling_route(tmp_path):
     assert torch.load is torch.serialization.load and pickle.load.__module__ == "_pickle"  # restored on exit
 
 
+class ExecPayload:
+    """Unpickling this runs ``builtins.exec``, a name of a module whose other names (``list``, ``dict``) are allowed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def test_a_disallowed_name_of_an_allowed_module_is_refused_and_never_runs(tmp_path):
+    """The allow-list is of (module, name) pairs: ``builtins.exec`` is refused though ``builtins.list`` is allowed."""
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(ExecPayload(marker))
+    pickle.loads(payload)  # the payload is real: full unpickling runs it
+    assert marker.exists()
+    marker.unlink()
+    (tmp_path / "exec.pkl").write_bytes(payload)
+    with pyg_safe_load():
+        with pytest.raises(UnsafeFileError, match=r"builtins\.exec"):
+            pickle.loads(payload)
+        with open(tmp_path / "exec.pkl", "rb") as f, pytest.raises(UnsafeFileError, match=r"exec\.pkl"):
+            pickle.load(f)
+        assert pickle.loads(pickle.dumps([1, {"a": (2, 3)}])) == [1, {"a": (2, 3)}]  # allowed names still load
+    assert not marker.exists()
+
+
 def test_planetoid_processed_payloads_are_rebuilt(tmp_path):
     copy_shared("Planetoid/Cora", tmp_path)
     original, _ = load_node_dataset("Cora", tmp_path)

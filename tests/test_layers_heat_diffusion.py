@@ -112,3 +112,69 @@ def test_shapes_are_checked():
     with pytest.raises(ValueError, match="evals must have K = 6"):
         layer(x, mass, evals[:-1], evecs)
     assert repr(layer) == "SpectralHeatDiffusion(2, init_time=0)"
+
+
+def _two_meshes(k=12):
+    L1, m1 = _operator(1)
+    L2, m2 = _operator(2, stretch=(1.0, 1.0, 0.5))
+    a, b = _layer_inputs(L1, m1, k), _layer_inputs(L2, m2, k)
+    batch = torch.cat([torch.zeros(a[0].numel(), dtype=torch.long), torch.ones(b[0].numel(), dtype=torch.long)])
+    return a, b, batch
+
+
+def test_an_unsorted_batch_is_each_mesh_on_its_own():
+    """Vertices of two meshes interleaved (``batch`` not sorted): each vertex still diffuses on its own mesh."""
+    a, b, batch = _two_meshes()
+    layer = SpectralHeatDiffusion(3, init_time=0.05).double()
+    generator = torch.Generator().manual_seed(0)
+    xa = torch.randn(a[0].numel(), 3, dtype=torch.float64, generator=generator)
+    xb = torch.randn(b[0].numel(), 3, dtype=torch.float64, generator=generator)
+    expected = torch.cat([layer(xa, *a), layer(xb, *b)])  # each mesh diffused alone
+    x, mass, evecs = torch.cat([xa, xb]), torch.cat([a[0], b[0]]), torch.cat([a[2], b[2]])
+    perm = torch.randperm(x.size(0), generator=generator)
+    assert not torch.equal(batch[perm], batch[perm].sort().values)  # really interleaved
+    evals = torch.stack([a[1], b[1]])  # [B, K]
+    out = layer(x[perm], mass[perm], evals, evecs[perm], batch[perm])
+    assert torch.allclose(out, expected[perm], atol=1e-12)
+    evals_b_first = torch.stack([b[1], a[1]])  # mesh ids, not order of appearance, index evals
+    out = layer(x[perm], mass[perm], evals_b_first, evecs[perm], 1 - batch[perm])
+    assert torch.allclose(out, expected[perm], atol=1e-12)
+
+
+def test_bad_batch_and_dtypes_are_named():
+    a, b, batch = _two_meshes(k=5)
+    layer = SpectralHeatDiffusion(2).double()
+    mass, evecs = torch.cat([a[0], b[0]]), torch.cat([a[2], b[2]])
+    evals = torch.cat([a[1], b[1]])
+    x = torch.zeros(mass.numel(), 2, dtype=torch.float64)
+    v = mass.numel()
+    with pytest.raises(
+        ValueError, match=rf"batch must be a 1-D integer tensor of V = {v} mesh ids .*got shape \[{v - 1}\]"
+    ):
+        layer(x, mass, evals, evecs, batch[:-1])
+    with pytest.raises(ValueError, match=r"batch must be a 1-D integer tensor .*got shape \[\d+\] of torch.float64"):
+        layer(x, mass, evals, evecs, batch.double())
+    with pytest.raises(ValueError, match=r"batch must hold mesh ids >= 0, got -1"):
+        layer(x, mass, evals, evecs, batch - 1)
+    with pytest.raises(ValueError, match=r"evals must be \[B=2, K=5\] or B\*K=10 values .*got shape \[5\]"):
+        layer(x, mass, evals[:5], evecs, batch)
+    with pytest.raises(ValueError, match=r"evals must be \[B=2, K=5\] or B\*K=10 values .*got shape \[5, 2\]"):
+        layer(x, mass, evals.reshape(5, 2), evecs, batch)
+    with pytest.raises(
+        ValueError, match=r"x, mass, evals and evecs must have the dtype of the layer \(torch.float64\)"
+    ):
+        layer(x.float(), mass, evals, evecs, batch)
+    with pytest.raises(ValueError, match=r"must have the dtype of the layer \(torch.float32\).*evecs torch.float64"):
+        SpectralHeatDiffusion(2)(x.float(), mass.float(), evals.float(), evecs, batch)
+
+
+def test_under_autocast_the_dtype_check_stands_aside():
+    a, b, batch = _two_meshes(k=5)
+    layer = SpectralHeatDiffusion(2, init_time=0.1)
+    mass, evecs, evals = (torch.cat([a[i], b[i]]).float() for i in (0, 2, 1))
+    x = torch.randn(mass.numel(), 2, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype of the layer"):
+        layer(x, mass, evals, evecs, batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x, mass, evals, evecs, batch)
+    assert out.shape == x.shape and torch.isfinite(out).all()

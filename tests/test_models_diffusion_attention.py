@@ -157,3 +157,22 @@ def test_metric_parameter_groups_keep_weight_decay_off_f_and_t():
     metric_names = {k for k, v in model.named_parameters() if any(v is p for p in metric["params"])}
     assert moved and not moved & metric_names  # decayed: the rest; untouched: f and log t
     assert len(metric_parameter_groups(AttentionNet("gat", 5, 4, 3), 0.1)) == 1
+
+
+def test_a_block_adds_its_mlp_to_x_the_residual(meshes):
+    """``x + MLP([x, h, a])``: with the MLP's last layer zeroed the block is the identity, and
+    otherwise its output is ``x`` plus the MLP of the parts, computed here from the block's own modules."""
+    from tg_metricattn.models.diffusion_attention_net import DiffusionAttentionBlock
+
+    torch.manual_seed(0)
+    mesh = meshes[0]
+    block = DiffusionAttentionBlock(8, "metric", heads=2, dropout=0.0).eval()
+    x = torch.randn(mesh.num_nodes, 8)
+    operator = (mesh.edge_index, mesh.mass, mesh.evals, mesh.evecs)
+    with torch.no_grad():
+        h = block.diffusion(x, mesh.mass, mesh.evals, mesh.evecs)
+        expected = x + block.mlp(torch.cat([x, h, block.attention(h, mesh.edge_index)], dim=1))
+        assert torch.allclose(block(x, *operator), expected, atol=1e-6)
+        block.mlp[-1].weight.zero_()
+        block.mlp[-1].bias.zero_()
+        assert torch.equal(block(x, *operator), x)

@@ -8,12 +8,15 @@ publish each dataset as one ``.npz`` with the arrays ``node_features`` ``[N, F]`
 leak between training and test in the original WikipediaNetwork graphs.
 
 The file is read with ``allow_pickle=False``; every array's declared size is checked
-against the bytes the archive holds for it before it is allocated, then shapes, dtypes
-and index ranges are checked. The graph is made undirected, as in the authors' loader.
+against the bytes the archive holds for it before it is allocated (object arrays are
+refused), then shapes, dtypes, index and label ranges are checked, and every published
+split must have non-empty, pairwise disjoint train/val/test masks. The graph is made
+undirected, as in the authors' loader.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -23,6 +26,9 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from tg_metricattn.datasets.mesh_dataset import MAX_INFERRED_CLASSES
+from tg_metricattn.datasets.splits import check_published_splits
+
 __all__ = ["MAX_ARRAY_BYTES", "NPZ_KEYS", "read_heterophilous_npz"]
 
 NPZ_KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
@@ -31,7 +37,11 @@ MAX_ARRAY_BYTES = 4 * 2**30
 
 
 def _declared_nbytes(path: Path, archive: zipfile.ZipFile, member: str) -> tuple[int, int]:
-    """``(bytes the .npy header declares, bytes the archive holds for the member)``."""
+    """``(bytes the .npy header declares, bytes the archive holds for the member)``.
+
+    The declared size ``prod(shape) * itemsize`` is computed with Python integers (it cannot
+    wrap around as an int64 product would); an array of Python objects is refused.
+    """
     info = archive.getinfo(member)
     try:
         with archive.open(info) as handle:
@@ -40,7 +50,13 @@ def _declared_nbytes(path: Path, archive: zipfile.ZipFile, member: str) -> tuple
             shape, _, dtype = read_header(handle)
     except ValueError as error:
         raise ValueError(f"{path}: {member} has no readable .npy header ({error}).") from None
-    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, info.file_size
+    key = member.removesuffix(".npy")
+    if dtype.hasobject:
+        raise ValueError(
+            f"{path}: array {key!r} holds Python objects (dtype {dtype}), which are read only by unpickling; "
+            "a Platonov et al. file holds numeric and boolean arrays only. Use a correct copy of the file."
+        )
+    return math.prod(int(n) for n in shape) * dtype.itemsize, info.file_size
 
 
 def _checked_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -74,6 +90,11 @@ def read_heterophilous_npz(path: str | os.PathLike) -> Data:
     n = x.shape[0]
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and y.min() < 0):
         raise ValueError(f"{path}: node_labels must be {n} integers >= 0, got {y.dtype} {y.shape}.")
+    if n and y.max() >= MAX_INFERRED_CLASSES:  # the class count sizes the model's output layer
+        raise ValueError(
+            f"{path}: node_labels go up to {y.max()}; labels must lie below {MAX_INFERRED_CLASSES} "
+            "(the number of classes is inferred from them). The file is damaged: use a correct copy of it."
+        )
     if edges.ndim != 2 or edges.shape[1] != 2 or not np.issubdtype(edges.dtype, np.integer):
         raise ValueError(f"{path}: edges must be an integer [E, 2] array, got {edges.dtype} {edges.shape}.")
     if edges.size and (edges.min() < 0 or edges.max() >= n):
@@ -86,6 +107,7 @@ def read_heterophilous_npz(path: str | os.PathLike) -> Data:
         masks[split] = torch.from_numpy(mask.T.copy())
     if len({m.shape[1] for m in masks.values()}) != 1:
         raise ValueError(f"{path}: the train, val and test masks list different numbers of splits.")
+    check_published_splits(masks["train"], masks["val"], masks["test"], str(path))
     edge_index = to_undirected(torch.from_numpy(edges.T.astype(np.int64)), num_nodes=n)
     data = Data(x=torch.from_numpy(x.astype(np.float32)), y=torch.from_numpy(y.astype(np.int64)), edge_index=edge_index)
     data.train_mask, data.val_mask, data.test_mask = masks["train"], masks["val"], masks["test"]

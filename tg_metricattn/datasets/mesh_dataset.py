@@ -129,7 +129,8 @@ class MeshSegmentationDataset(InMemoryDataset):
     def processed_file_names(self) -> str:
         limit = "all" if self.limit is None else str(self.limit)
         hks = f"k{self.hks_eigenpairs}_t{self.hks_times}"
-        return f"{self.split}_{'-'.join(self.features)}_{hks}_e{self.eigenpairs}_g_{limit}.pt"  # g: grad_weight
+        tags = "gu"  # g: grad_weight; u: unit scale of the referenced vertices (older files are rebuilt)
+        return f"{self.split}_{'-'.join(self.features)}_{hks}_e{self.eigenpairs}_{tags}_{limit}.pt"
 
     @property
     def num_classes(self) -> int:

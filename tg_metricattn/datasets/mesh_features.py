@@ -1,7 +1,8 @@
 """Per-vertex input features for meshes: ``xyz`` and the heat kernel signature ``hks``.
 
-- ``xyz``: positions centred at the vertex mean and divided by the largest distance to
-  it, so every mesh lies in the unit ball. Real meshes are not aligned: combine with
+- ``xyz``: positions centred at the mean of the vertices in triangles and divided by
+  their largest distance to it, so every mesh lies in the unit ball (vertices in no
+  triangle do not count, see :func:`normalize_positions`). Real meshes are not aligned: combine with
   :class:`~tg_metricattn.datasets.mesh_transforms.RandomRotation` for augmentation.
 - ``hks`` (Sun, Ovsjanikov, Guibas 2009): with the ``k`` smallest eigenpairs
   ``L φ_n = λ_n M φ_n`` (``φ^T M φ = I``) of the Laplace–Beltrami operator of the
@@ -36,11 +37,20 @@ def mesh_feature_width(name: str, hks_times: int = 16) -> int:
     return 3 if name == "xyz" else hks_times
 
 
-def normalize_positions(pos: Tensor) -> Tensor:
-    """Centre ``pos`` [V, 3] at its mean and scale it so that ``max |p - mean| = 1``."""
-    centred = pos - pos.mean(dim=0, keepdim=True)
-    scale = centred.norm(dim=1).max().clamp_min(torch.finfo(pos.dtype).tiny)
-    return centred / scale
+def normalize_positions(pos: Tensor, face: Tensor | None = None) -> Tensor:
+    """``(pos - c) / s``: the triangles of ``face`` [3, F] scaled into the unit ball.
+
+    ``c`` is the mean and ``s = max |p - c|`` the radius of the vertices that ``face``
+    references (of all vertices when ``face`` is ``None`` or empty), so vertices in no
+    triangle (stray points a mesh file may hold) move neither the centre nor the scale,
+    and hence neither ``xyz`` nor the spectrum of the mesh. They are mapped the same way
+    and may land outside the ball (bounded by the float32 range, so ``x`` stays finite).
+    """
+    referenced = pos[torch.unique(face.reshape(-1))] if face is not None and face.numel() else pos
+    centre = referenced.mean(dim=0, keepdim=True)
+    scale = (referenced - centre).norm(dim=1).max().clamp_min(torch.finfo(pos.dtype).tiny)
+    limit = float(torch.finfo(torch.float32).max)
+    return ((pos - centre) / scale).clamp(-limit, limit)
 
 
 def heat_kernel_signature(evals, evecs, times: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -71,7 +81,7 @@ def mesh_features(
     unknown = [f for f in features if f not in FEATURE_NAMES]
     if unknown or not features:
         raise ValueError(f"features must be a non-empty subset of {FEATURE_NAMES}, got {tuple(features)!r}.")
-    unit = normalize_positions(torch.as_tensor(pos).double())
+    unit = normalize_positions(torch.as_tensor(pos).double(), torch.as_tensor(face))
     columns = []
     for name in features:
         if name == "xyz":

@@ -100,7 +100,7 @@ def mesh_to_data(
     face = torch.as_tensor(np.asarray(faces, dtype=np.int64)).reshape(-1, 3).t().contiguous()
     if y.shape[0] != pos.size(0):
         raise ValueError(f"y has {y.shape[0]} labels but the mesh has {pos.size(0)} vertices.")
-    unit = normalize_positions(torch.as_tensor(np.asarray(vertices), dtype=torch.float64))
+    unit = normalize_positions(torch.as_tensor(np.asarray(vertices), dtype=torch.float64), face)
     wanted = max(eigenpairs, hks_eigenpairs if "hks" in features else 0)
     mass, evals, evecs = mesh_eigenpairs(unit, face, wanted)
     x = mesh_features(unit, face, features, hks_eigenpairs, hks_times, eigenpairs=(evals, evecs))

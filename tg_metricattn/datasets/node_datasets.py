@@ -47,7 +47,7 @@ from tg_metricattn.datasets.data_root import DataNotFoundError, family_root
 from tg_metricattn.datasets.heterophilous_npz import read_heterophilous_npz
 from tg_metricattn.datasets.ogb_datasets import ogb_split, open_ogb_dataset
 from tg_metricattn.datasets.safe_load import open_dataset_safely
-from tg_metricattn.datasets.splits import random_per_class_split
+from tg_metricattn.datasets.splits import check_published_splits, random_per_class_split
 
 __all__ = ["ROC_AUC_DATASETS", "NodeDatasetInfo", "known_node_datasets", "load_node_dataset", "node_dataset_folder"]
 
@@ -239,6 +239,7 @@ def _with_split(
         index = split if num_splits > 1 else None
         if num_splits == 1 and split != 0:
             raise ValueError(f"{display} has one {kind} split; split must be 0, got {split}.")
+        check_published_splits(data.train_mask, data.val_mask, data.test_mask, display, first_split=index or 0)
     else:
         masks = random_per_class_split(data.y, num_classes, train_per_class, val_per_class, seed=split)
         for s, m in zip(SPLIT_NAMES, masks, strict=True):

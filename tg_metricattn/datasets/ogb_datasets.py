@@ -25,7 +25,7 @@ import torch
 from tg_metricattn.datasets.data_root import family_root
 from tg_metricattn.datasets.safe_load import open_dataset_safely, pyg_safe_load
 
-__all__ = ["GraphDatasetInfo", "load_graph_dataset"]
+__all__ = ["GraphDatasetInfo", "check_ogb_name", "load_graph_dataset"]
 
 
 def _ogb_folder_check(name: str, ogb_root: Path, version: str) -> None:
@@ -42,6 +42,29 @@ def _ogb_folder_check(name: str, ogb_root: Path, version: str) -> None:
             return
 
 
+def _ogb_master(name: str) -> Any:
+    """ogb's table of its datasets (``master.csv``) for the kind of ``name`` (``ogbn-*`` or ``ogbg-*``)."""
+    if name.startswith("ogbn-"):
+        import ogb.nodeproppred as package
+    elif name.startswith("ogbg-"):
+        import ogb.graphproppred as package
+    else:
+        raise ValueError(f"{name!r} is not an OGB node ('ogbn-*') or graph ('ogbg-*') property prediction dataset.")
+    import pandas as pd
+
+    return pd.read_csv(Path(package.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
+
+
+def check_ogb_name(name: str) -> None:
+    """Raise ``ValueError`` naming the known datasets of its kind when ``name`` is not an OGB dataset."""
+    master = _ogb_master(name)
+    if name not in master:
+        raise ValueError(
+            f"{name!r} is not an OGB dataset (checked against ogb's own list); the known {name[:5]}* names "
+            f"are {', '.join(master.keys())}."
+        )
+
+
 def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     """Construct the OGB PyG dataset ``name`` from ``<root>/ogb`` (downloading when absent).
 
@@ -49,19 +72,12 @@ def open_ogb_dataset(name: str, root: str | os.PathLike, **kwargs: Any) -> Any:
     ``ogbg-molbace`` is ``<root>/ogb/ogbg_molbace``, as OGB itself names it. OGB's own root
     (``<root>/ogb``) works too.
     """
+    check_ogb_name(name)
+    master = _ogb_master(name)
     if name.startswith("ogbn-"):
-        import ogb.nodeproppred as package
         from ogb.nodeproppred import PygNodePropPredDataset as DatasetClass
-    elif name.startswith("ogbg-"):
-        import ogb.graphproppred as package
-        from ogb.graphproppred import PygGraphPropPredDataset as DatasetClass
     else:
-        raise ValueError(f"{name!r} is not an OGB node ('ogbn-*') or graph ('ogbg-*') property prediction dataset.")
-    import pandas as pd
-
-    master = pd.read_csv(Path(package.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
-    if name not in master:
-        raise ValueError(f"Unknown OGB dataset {name!r}. Known names: {', '.join(master.keys())}.")
+        from ogb.graphproppred import PygGraphPropPredDataset as DatasetClass
     ogb_root = family_root(root, "ogb") / "ogb"
     _ogb_folder_check(name, ogb_root, str(master[name]["version"]))
     ogb_root.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
-"""Seeded random train/validation/test splits for datasets without an official split."""
+"""Train/validation/test splits: seeded random ones (no official split) and the check of published ones."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-__all__ = ["random_per_class_split"]
+__all__ = ["check_published_splits", "random_per_class_split"]
 
 
 def random_per_class_split(
@@ -45,3 +45,39 @@ def random_per_class_split(
         val[idx[train_per_class : train_per_class + val_per_class]] = True
         test[idx[train_per_class + val_per_class :]] = True
     return train, val, test
+
+
+def check_published_splits(train: Tensor, val: Tensor, test: Tensor, where: str, first_split: int = 0) -> None:
+    """Raise ``ValueError`` unless every split's train, val and test masks are non-empty and pairwise disjoint.
+
+    The masks are boolean ``[N]`` (one split) or ``[N, S]`` (column ``s`` is published split
+    ``first_split + s``), as read from a file; ``where`` (the file, or the dataset) starts the
+    message, which names the split and the masks at fault. A node in two masks would be
+    trained on and tested on (or selected on); an empty mask leaves nothing to train,
+    select or measure on.
+    """
+    masks = {"train": train, "val": val, "test": test}
+    if len({tuple(m.shape) for m in masks.values()}) != 1:
+        shapes = ", ".join(f"{k} {list(m.shape)}" for k, m in masks.items())
+        raise ValueError(f"{where}: the train, val and test masks must have the same shape, got {shapes}.")
+    masks = {k: (m.bool().unsqueeze(1) if m.dim() == 1 else m.bool()) for k, m in masks.items()}
+    counts = {k: m.sum(dim=0) for k, m in masks.items()}
+    for name, count in counts.items():
+        empty = (count == 0).nonzero().view(-1)
+        if empty.numel():
+            split = first_split + int(empty[0])
+            raise ValueError(
+                f"{where}: published split {split}: the {name} mask is empty in the file (no node is in it); "
+                "use another published split, or a complete copy of the data."
+            )
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = (masks[a] & masks[b]).sum(dim=0)
+        bad = shared.nonzero().view(-1)
+        if bad.numel():
+            column = int(bad[0])
+            node = int((masks[a][:, column] & masks[b][:, column]).nonzero()[0])
+            raise ValueError(
+                f"{where}: published split {first_split + column}: the {a} and {b} masks share "
+                f"{int(shared[column])} nodes (node {node} first); a node must be in at most one of "
+                "train, val and test. The file is damaged: use a correct copy of it."
+            )

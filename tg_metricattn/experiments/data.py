@@ -28,6 +28,7 @@ from tg_metricattn.datasets import (
     get_data_root,
     node_dataset_folder,
 )
+from tg_metricattn.datasets.ogb_datasets import check_ogb_name
 
 __all__ = [
     "MESH_DATASETS",
@@ -112,6 +113,8 @@ def check_present(name: str, root: Path) -> None:
     """Fail early (instead of trying to download without a network) when the dataset's folder is missing."""
     folder = dataset_folder(name)
     if not (family_root(root, folder) / folder).is_dir():
+        if name.lower().startswith(("ogbn-", "ogbg-")):
+            check_ogb_name(name.lower())  # an unknown OGB name: say so (and the known names), not "no network"
         raise DataNotFoundError(
             f"Dataset {name!r} not found: {str(root / folder)!r} does not exist, and downloading needs a network. "
             f"Point --root or {DATA_ENV_VAR} at a folder that holds {folder}/."

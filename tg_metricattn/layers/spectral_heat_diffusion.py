@@ -35,7 +35,9 @@ class SpectralHeatDiffusion(nn.Module):
     Shapes:
         - input: ``x`` ``[V, C]``, ``mass`` ``[V]``, ``evals`` ``[K]`` (or ``[B * K]`` / ``[B, K]``
           for a batch of ``B`` meshes with ``batch``), ``evecs`` ``[V, K]``, ``batch`` ``[V]``
-          (mesh of each vertex, sorted as PyG batches them) or ``None`` for one mesh.
+          (integer mesh id of each vertex, sorted as PyG batches them or not) or ``None`` for
+          one mesh; ``evals`` row ``b`` belongs to mesh id ``b``. All float inputs have the
+          layer's dtype (outside ``torch.autocast``).
         - output: ``[V, C]``.
     """
 
@@ -59,7 +61,11 @@ class SpectralHeatDiffusion(nn.Module):
         return self.diffusion_time.clamp(min=0.0)
 
     def forward(self, x: Tensor, mass: Tensor, evals: Tensor, evecs: Tensor, batch: Tensor | None = None) -> Tensor:
-        """``Φ diag(exp(-λ t_c)) Φᵀ M x`` per channel and mesh (see the class docstring for shapes)."""
+        """``Φ diag(exp(-λ t_c)) Φᵀ M x`` per channel and mesh (see the class docstring for shapes).
+
+        Vertex ``v`` diffuses on mesh ``batch[v]`` with the eigenvalues ``evals[batch[v]]``;
+        ``batch`` need not be sorted (the vertices of a mesh are gathered by their id).
+        """
         if x.dim() != 2 or x.size(1) != self.channels:
             raise ValueError(f"x must have shape [V, {self.channels}], got {list(x.shape)}.")
         num_vertices, k = x.size(0), evecs.size(-1)
@@ -67,6 +73,13 @@ class SpectralHeatDiffusion(nn.Module):
             raise ValueError(
                 f"mass must be [V] and evecs [V, K] with V = {num_vertices} (the rows of x); "
                 f"got mass {list(mass.shape)}, evecs {list(evecs.shape)}."
+            )
+        dtype = self.diffusion_time.dtype
+        if not torch.is_autocast_enabled(x.device.type) and any(t.dtype != dtype for t in (x, mass, evals, evecs)):
+            raise ValueError(
+                f"x, mass, evals and evecs must have the dtype of the layer ({dtype}); got x {x.dtype}, mass "
+                f"{mass.dtype}, evals {evals.dtype}, evecs {evecs.dtype}. Convert them (e.g. .to({dtype})) or the "
+                "layer (.double() / .float())."
             )
         if self.training and self.diffusion_time.requires_grad:
             with torch.no_grad():
@@ -76,12 +89,35 @@ class SpectralHeatDiffusion(nn.Module):
             if evals.numel() != k:
                 raise ValueError(f"evals must have K = {k} entries (the columns of evecs), got {evals.numel()}.")
             return self._diffuse(x, mass, evals.reshape(k), evecs, time)
-        counts = torch.bincount(batch)
-        if evals.numel() != counts.numel() * k:
-            raise ValueError(f"evals must hold K = {k} values per mesh of the batch, got {evals.numel()}.")
+        if (
+            batch.shape != (num_vertices,)
+            or batch.is_floating_point()
+            or batch.is_complex()
+            or batch.dtype == torch.bool
+        ):
+            raise ValueError(
+                f"batch must be a 1-D integer tensor of V = {num_vertices} mesh ids (one per row of x), "
+                f"got shape {list(batch.shape)} of {batch.dtype}."
+            )
+        if num_vertices and int(batch.min()) < 0:
+            raise ValueError(f"batch must hold mesh ids >= 0, got {int(batch.min())}.")
+        counts = torch.bincount(batch.long())
+        meshes = counts.numel()
+        if evals.shape not in ((meshes, k), (meshes * k,)):
+            raise ValueError(
+                f"evals must be [B={meshes}, K={k}] or B*K={meshes * k} values for the B meshes of batch "
+                f"(ids 0..{meshes - 1}) and the K columns of evecs, got shape {list(evals.shape)}."
+            )
+        order = None
+        if num_vertices > 1 and bool((batch[1:] < batch[:-1]).any()):  # unsorted: gather each mesh's vertices
+            order = torch.argsort(batch, stable=True)
+            x, mass, evecs = x[order], mass[order], evecs[order]
         sizes = counts.tolist()
         parts = zip(x.split(sizes), mass.split(sizes), evals.reshape(-1, k), evecs.split(sizes), strict=True)
-        return torch.cat([self._diffuse(xb, mb, lb, vb, time) for xb, mb, lb, vb in parts])
+        out = torch.cat([self._diffuse(xb, mb, lb, vb, time) for xb, mb, lb, vb in parts])
+        if order is None:
+            return out
+        return torch.empty_like(out).index_copy_(0, order, out)  # back to the order of x
 
     @staticmethod
     def _diffuse(x: Tensor, mass: Tensor, evals: Tensor, evecs: Tensor, time: Tensor) -> Tensor:
