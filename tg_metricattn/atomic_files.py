@@ -2,19 +2,22 @@
 
 A reader (or a run that is killed and resumed) sees either the old file or the new one,
 never a partly written file. Results, checkpoints and figures (:func:`save_figure`) are all
-written this way.
+written this way. JSON is written as strict JSON (a non-finite number becomes ``null``, never a
+``NaN`` literal that other readers reject) and read back by :func:`read_json`, whose errors name
+the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text", "save_figure"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text", "read_json", "save_figure"]
 
 
 def _current_umask() -> int:
@@ -46,9 +49,35 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _strict(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(value) for value in obj]
+    return obj
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as indented strict JSON to ``path`` atomically (NaN and ±inf are written as ``null``)."""
+    return atomic_write_text(path, json.dumps(_strict(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The strict JSON value in ``path`` (no ``NaN``/``Infinity`` literals); a ``ValueError`` that names
+    the file when it cannot be read or is not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ValueError(f"{path}: not a readable JSON file ({reason}).") from None
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:

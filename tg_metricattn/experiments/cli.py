@@ -8,9 +8,9 @@ arguments, 1 for missing data and other failures).
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import re
-import shutil
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a few epochs on tiny data (for tests)")
 
     train = sub.add_parser("train", help="train a model; writes a results folder per seed")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, command_parser=train)
     add_model_arguments(train)
     train.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     train.add_argument("--runs", type=_positive_int, default=1, help="runs with seeds seed..seed+runs-1")
@@ -349,27 +349,60 @@ def build_parser() -> argparse.ArgumentParser:
 RUN_NAME = re.compile(r"run_-?\d+")
 
 
-def _claim_out(out: Path, config: TrainConfig, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` unless ``overwrite``; then remove the results this run would replace."""
-    from tg_metricattn.experiments.run_folder import LOCK_NAME, lock_run_folder
-    from tg_metricattn.experiments.training import run_folders
+def _check_new_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that cannot hold results, or a non-empty one unless ``overwrite`` (whose old results
+    are removed only once the new run's data has loaded: :func:`~tg_metricattn.experiments.training.run_training`)."""
+    from tg_metricattn.experiments.run_folder import LOCK_NAME, check_out_folder
 
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder.")
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {str(out)!r} cannot be written ({str(existing)!r} is not writable).")
-    if not out.is_dir() or not any(p.name != LOCK_NAME for p in out.iterdir()):
-        return
-    if not overwrite:
+    check_out_folder(out)
+    if out.is_dir() and not overwrite and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise ValueError(
             f"--out {str(out)!r} already holds results; pass --overwrite to replace them, --resume {str(out)!r} "
             "to continue them, or choose another --out."
         )
-    with lock_run_folder(out):  # not while another run writes there
-        for folder in run_folders(config, out):
-            shutil.rmtree(folder, ignore_errors=True)
-        (out / "summary.json").unlink(missing_ok=True)
+
+
+#: Options that ``train --resume`` takes beside the folder; every other one must agree with its config.json.
+_RESUME_OPTIONS = ("resume", "allow_pickle", "no_progress")
+
+
+def _given_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options of ``args.command`` given on its command line (not left at their defaults), by destination.
+
+    The command's arguments are parsed again with every default set to a marker that no option can
+    produce (and that argparse does not convert), so an option counts as given even at its default value.
+    """
+    command_parser: argparse.ArgumentParser = args.command_parser
+    unset = object()
+    saved = [(action, action.default) for action in command_parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = unset
+        given = vars(command_parser.parse_args(args.argv[args.argv.index(args.command) + 1 :]))
+    finally:
+        for action, default in saved:
+            action.default = default
+    internal = ("func", "command_parser")
+    return {dest: value for dest, value in given.items() if value is not unset and dest not in internal}
+
+
+def _refuse_contradicting_options(args: argparse.Namespace, config: TrainConfig, folder: Path) -> None:
+    """``train --resume`` continues a run with the settings of its ``config.json``: an option that says
+    otherwise, or one that has no meaning for a resumed run (``--out``, ``--overwrite``), is an error."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for dest, value in _given_options(args).items():
+        option = "--" + dest.replace("_", "-")
+        key = {"num_layers": "layers"}.get(dest, dest)
+        if dest in _RESUME_OPTIONS:
+            continue
+        if key not in fields:
+            raise ValueError(f"{option} has no effect with --resume: the run continues in {str(folder)!r}.")
+        if dataclasses.replace(config, **{key: value}) != config:
+            raise ValueError(
+                f"--resume continues the run with the settings of {folder / 'config.json'} ({key} = "
+                f"{getattr(config, key)!r}); {option} {value!r} contradicts them: drop it, or start a new run "
+                "with another --out."
+            )
 
 
 def _default_out(*parts: str) -> str:
@@ -378,14 +411,19 @@ def _default_out(*parts: str) -> str:
 
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tg_metricattn.experiments.demo import run_demo
+    from tg_metricattn.experiments.run_folder import check_out_folder
 
+    check_out_folder(args.out)
     run_demo(args.out, quick=args.quick)
     return 0
 
 
 def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tg_metricattn.experiments.diagnose_command import diagnose_run
+    from tg_metricattn.experiments.run_folder import check_out_folder
 
+    if args.out is not None:
+        check_out_folder(args.out)
     laplacians = tuple(args.laplacians.split(","))
     diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
     return 0
@@ -393,7 +431,9 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _paper(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tg_metricattn.experiments.paper import PaperConfig, run_paper
+    from tg_metricattn.experiments.run_folder import check_out_folder
 
+    check_out_folder(args.out)
     config = PaperConfig(
         datasets=tuple(args.datasets),
         noises=tuple(args.noise),
@@ -426,30 +466,37 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not (resume / "config.json").is_file():
             parser.error(f"--resume {args.resume!r}: not an existing run folder")
         config = TrainConfig.from_json(resume / "config.json")
+        _refuse_contradicting_options(args, config, resume)
+        args.out = str(resume)
         return train_command(config, str(resume), True, progress, args.allow_pickle)
     config = config_from_args(args)
-    out = Path(args.out or _default_out(config.task, config.dataset, config.layer))
-    _claim_out(out, config, args.overwrite)
-    return train_command(config, str(out), resume=False, progress=progress)
+    args.out = args.out or _default_out(config.task, config.dataset, config.layer)
+    _check_new_out(Path(args.out), args.overwrite)
+    return train_command(config, args.out, resume=False, progress=progress, overwrite=args.overwrite)
 
 
 def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tg_metricattn.experiments.compare import compare_layers
+    from tg_metricattn.experiments.run_folder import check_out_folder
 
     config = config_from_args(args)
-    out = args.out or _default_out("compare", config.dataset)
-    compare_layers(config, args.layer_list, args.seeds, out, not args.no_progress)
+    args.out = args.out or _default_out("compare", config.dataset)
+    check_out_folder(args.out)
+    compare_layers(config, args.layer_list, args.seeds, args.out, not args.no_progress)
     return 0
 
 
 def _ogb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tg_metricattn.experiments.ogb_protocol import run_ogb
+    from tg_metricattn.experiments.run_folder import check_out_folder
 
     if not args.dataset.lower().startswith(("ogbn-", "ogbg-")):
         parser.error(f"--dataset must be an OGB dataset (ogbn-* or ogbg-*), got {args.dataset!r}")
     task = "graph" if args.dataset.lower().startswith("ogbg-") else "node"
     config = config_from_args(args, task=task, runs=args.runs)
-    run_ogb(config, args.out or _default_out("ogb", config.dataset, config.layer), not args.no_progress)
+    args.out = args.out or _default_out("ogb", config.dataset, config.layer)
+    check_out_folder(args.out)
+    run_ogb(config, args.out, not args.no_progress)
     return 0
 
 
@@ -457,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tgma`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from tg_metricattn.datasets import UnsafeFileError
     from tg_metricattn.experiments.data import DataNotFoundError
     from tg_metricattn.experiments.run_folder import RunFolderBusyError
@@ -470,8 +518,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tgma {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"tgma {args.command}: interrupted (resume with --resume DIR)", file=sys.stderr)
+        print(f"tgma {args.command}: interrupted{_how_to_continue(args)}", file=sys.stderr)
         return 130
+
+
+def _how_to_continue(args: argparse.Namespace) -> str:
+    """How to continue after Ctrl-C, naming the results folder of the command (if it has one)."""
+    out = getattr(args, "out", None)
+    if args.command == "train" and out:
+        return f"; continue with: tgma train --resume {shlex.quote(out)}"
+    if args.command in ("compare", "ogb", "paper") and out:
+        return f"; the finished runs in {out!r} are kept: run the same command again to continue"
+    return ""
 
 
 if __name__ == "__main__":

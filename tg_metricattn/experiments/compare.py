@@ -16,7 +16,6 @@ Output (``--out DIR``)::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from scipy import stats
 
 from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.config import TrainConfig
+from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import build_task
 from tg_metricattn.experiments.training import run_folders, run_training
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
@@ -131,8 +131,9 @@ def compare_layers(
         layer_config = replace(base, layer=layer)
         summary = run_training(layer_config, out / layer, resume=True, progress=progress, task=task)
         rows.append(_row(layer, summary))
-        histories = [json.loads((run / "metrics.json").read_text()) for run in run_folders(layer_config, out / layer)]
-        curves[layer] = {key: [[r[key] for r in h] for h in histories] for key in ("train_loss", "val_metric")}
+        keys = ("train_loss", "val_metric")
+        histories = [RunFolder(run).read_metrics(keys) for run in run_folders(layer_config, out / layer)]
+        curves[layer] = {key: [[r[key] for r in h] for h in histories] for key in keys}
     metric = rows[0]["metric"]
     for row in rows[1:]:
         row["paired"] = paired_comparison(row["test_values"], rows[0]["test_values"])

@@ -11,7 +11,11 @@ Layout of one run (``--out DIR/run_<seed>``)::
     best_model.pt        the model state at the best validation epoch
 
 Every file is written atomically, so an interrupted run leaves only complete files.
-:func:`lock_run_folder` keeps a second process from writing into the same folder at once.
+:func:`lock_run_folder` keeps a second process from writing into the same folder at once;
+:func:`check_out_folder` refuses an ``--out`` that cannot hold results before anything runs;
+:func:`require_same_settings` keeps a resumed folder from mixing runs of other settings.
+Every file read back may have been edited or damaged: the readers check what they return
+and name the file when it does not hold what the run wrote.
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
+from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text, read_json
 from tg_metricattn.experiments.training_plots import plot_training_curves
 
-__all__ = ["RunFolder", "RunFolderBusyError", "lock_run_folder"]
+__all__ = ["RunFolder", "RunFolderBusyError", "check_out_folder", "lock_run_folder", "require_same_settings"]
 
 LOCK_NAME = ".lock"
 
@@ -61,6 +66,96 @@ def lock_run_folder(path: str | os.PathLike) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def check_out_folder(out: str | os.PathLike, option: str = "--out") -> None:
+    """Raise a one-line ``ValueError`` naming ``option`` when ``out`` is a file or cannot be created or
+    written; leaves nothing behind (a folder created to check that it can be is removed again)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{option} {str(out)!r} is a file, not a folder.")
+    existing = next(p for p in (out, *out.parents) if p.exists())  # the chain ends at '.' or '/'
+    if not existing.is_dir():
+        raise ValueError(f"{option} {str(out)!r} cannot be created: {str(existing)!r} is a file.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {str(out)!r} cannot be written ({str(existing)!r} is not writable).")
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    created: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+    except OSError as error:
+        raise ValueError(f"{option} {str(out)!r} cannot be created ({error.strerror or error}).") from None
+    finally:
+        for folder in reversed(created):
+            folder.rmdir()
+
+
+def require_same_settings(
+    path: str | os.PathLike,
+    wanted: dict[str, Any],
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+    ignored: Collection[str] = (),
+) -> None:
+    """Refuse (``ValueError``) a settings file ``path`` (a results folder's ``config.json``) that holds
+    other settings than ``wanted``, naming the first keys that differ; nothing when ``path`` is absent.
+
+    ``normalize`` maps the file's dictionary to the form of ``wanted`` (defaults of keys added since it
+    was written); keys in ``ignored`` may differ (e.g. the number of runs, when more are added).
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    found = read_json(path)
+    try:
+        if not isinstance(found, dict):
+            raise TypeError("not a JSON object")
+        found = json.loads(json.dumps(normalize(found)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: not the settings of a run ({error}); choose another --out.") from None
+    wanted = json.loads(json.dumps(wanted))
+    differ = [key for key in wanted if key not in ignored and found.get(key) != wanted[key]]
+    if differ:
+        shown = ", ".join(f"{key} {found.get(key)!r} there, {wanted[key]!r} here" for key in differ[:3])
+        raise ValueError(
+            f"{str(path.parent)!r} holds results of other settings ({shown}); choose another --out "
+            "(or rerun with the settings of its config.json)."
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _epoch_value(value: Any) -> float:
+    if value is None:  # a NaN or infinite value, as the strict JSON writer stores it
+        return math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"{value!r} is not a number")
+
+
+#: What ``final.json`` must hold, and the check of each value.
+_FINAL_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "metric": lambda v: isinstance(v, str),
+    "best_epoch": _is_count,
+    "epochs_run": _is_count,
+    "val_metric": _is_number,
+    "test_metric": _is_number,
+    "num_parameters": _is_count,
+    "train_seconds": _is_number,
+}
+_OPTIONAL_FINAL_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "split": _is_count,
+    "val_face_metric": _is_number,
+    "test_face_metric": _is_number,
+}
+
+
 class RunFolder:
     """Paths and writers of one run's results folder (created on first write)."""
 
@@ -80,10 +175,14 @@ class RunFolder:
         atomic_write_json(self.config_path, config)
 
     def read_config(self) -> dict[str, Any]:
-        """Read ``config.json`` (raises ``FileNotFoundError`` with the path when absent)."""
+        """Read ``config.json`` (raises ``FileNotFoundError`` with the path when absent, ``ValueError``
+        naming the file when it is not a JSON object)."""
         if not self.config_path.is_file():
             raise FileNotFoundError(f"{str(self.path)!r} is not a run folder (it has no config.json).")
-        return json.loads(self.config_path.read_text())
+        config = read_json(self.config_path)
+        if not isinstance(config, dict):
+            raise ValueError(f"{self.config_path}: not a run's settings (a JSON object was expected).")
+        return config
 
     def write_metrics(self, history: Sequence[dict[str, Any]]) -> None:
         """Write the per-epoch records as ``metrics.json`` and ``metrics.csv``."""
@@ -102,8 +201,35 @@ class RunFolder:
         atomic_write_json(self.final_path, final)
 
     def read_final(self) -> dict[str, Any] | None:
-        """``final.json`` when the run has finished, else ``None``."""
-        return json.loads(self.final_path.read_text()) if self.final_path.is_file() else None
+        """``final.json`` when the run has finished, else ``None``; a ``ValueError`` naming the file when a
+        value a summary is built from is missing or not what a run writes (a NaN metric, a text)."""
+        if not self.final_path.is_file():
+            return None
+        final = read_json(self.final_path)
+        bad = (
+            ["(not a JSON object)"]
+            if not isinstance(final, dict)
+            else [k for k, ok in _FINAL_FIELDS.items() if not ok(final.get(k))]
+            + [k for k, ok in _OPTIONAL_FINAL_FIELDS.items() if k in final and not ok(final[k])]
+        )
+        if bad:
+            raise ValueError(
+                f"{self.final_path}: not a finished run's record ({', '.join(bad)} missing or invalid); "
+                f"delete {str(self.path)!r} to run it again."
+            )
+        return final
+
+    def read_metrics(self, keys: Sequence[str]) -> list[dict[str, float]]:
+        """The per-epoch ``keys`` of ``metrics.json`` (``null``, a non-finite value as written, is NaN);
+        a ``ValueError`` naming the file when it is not a list of records with those numbers."""
+        history = read_json(self.metrics_json)
+        try:
+            if not isinstance(history, list):
+                raise TypeError("not a list of epochs")
+            records = [{k: _epoch_value(r[k]) for k in keys} for r in history]
+        except (TypeError, KeyError) as error:
+            raise ValueError(f"{self.metrics_json}: not a run's per-epoch metrics ({error}).") from None
+        return records
 
     def write_curves(self, history: Sequence[dict[str, Any]], metric: str) -> None:
         """Write ``curves.png``."""

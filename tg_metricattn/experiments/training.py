@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -42,7 +44,7 @@ from tg_metricattn.experiments.distributed import (
     unwrap,
     wrap_model,
 )
-from tg_metricattn.experiments.run_folder import RunFolder
+from tg_metricattn.experiments.run_folder import RunFolder, require_same_settings
 from tg_metricattn.experiments.tasks import Task, build_task
 from tg_metricattn.models import count_parameters, metric_parameter_groups
 
@@ -51,6 +53,7 @@ __all__ = [
     "build_optimizer",
     "learning_rate",
     "load_trained_model",
+    "remove_results",
     "run_folders",
     "run_training",
     "seed_everything",
@@ -329,6 +332,25 @@ def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+#: Settings a resumed results folder may change: more runs, another checkpoint interval.
+_FREE_SETTINGS = ("runs", "checkpoint_every")
+
+#: What ``tgma train`` writes into a results folder (:func:`remove_results` removes these only).
+RESULT_NAME = re.compile(r"run_-?\d+|split_\d+|summary\.json|config\.json")
+
+
+def _stored_config(values: dict[str, Any]) -> dict[str, Any]:
+    """A results folder's ``config.json`` in the form a resolved config of today has."""
+    return TrainConfig.from_dict(values).resolved().to_dict()
+
+
+def remove_results(out: str | os.PathLike) -> None:
+    """Remove every run folder (``run_<seed>``, ``split_<k>``), ``summary.json`` and ``config.json`` of ``out``."""
+    for path in Path(out).iterdir():
+        if RESULT_NAME.fullmatch(path.name):
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
 def run_folders(config: TrainConfig, out: str | os.PathLike) -> list[Path]:
     """The folder of every run of ``config`` under ``out``, in the order of the summary's ``finals``:
     ``out/run_<seed>``, or ``out/split_<k>/run_<seed>`` for each of ``config.splits``."""
@@ -346,11 +368,15 @@ def run_training(
     ctx: DistContext | None = None,
     task: Task | None = None,
     allow_pickle: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """``config.runs`` runs with seeds ``config.seed, config.seed + 1, ...``, each in ``out/run_<seed>``;
     with ``config.splits``, those runs for every split, in ``out/split_<k>/`` (:func:`run_folders`).
 
-    Finished runs (with ``final.json``) are skipped when resuming. Returns the summary
+    Finished runs (with ``final.json``) are skipped when resuming; a folder whose ``config.json``
+    holds other settings (but for the number of runs) is then refused. ``overwrite`` removes the
+    results of any earlier run in ``out`` (:func:`remove_results`), once the data has loaded and
+    the model was built. Returns the summary
     (also written as ``out/summary.json``) with every run's final metrics under ``'finals'``,
     the mean ± std taken over all of them (splits × seeds).
     """
@@ -359,9 +385,14 @@ def run_training(
     ctx = ctx or DistContext()
     config = config.resolved()
     out_path = Path(out) if out is not None else None
+    if resume and out_path is not None:  # the runs kept must be runs of this config
+        require_same_settings(out_path / "config.json", config.to_dict(), _stored_config, _FREE_SETTINGS)
     split_configs = [replace(config, split=k, splits=None) for k in config.splits or []]
-    # the data is loaded (and found, or not) before anything is written
+    # the data is loaded (and found, or not) and the model built before anything is written or removed
     task = build_task(split_configs[0] if split_configs else config, ctx) if task is None else task
+    if overwrite and out_path is not None and out_path.is_dir() and ctx.is_main:
+        task.build_model(split_configs[0] if split_configs else config)
+        remove_results(out_path)
     if out_path is not None and ctx.is_main:
         RunFolder(out_path).write_config(config.to_dict())
     finals = []

@@ -1,0 +1,180 @@
+"""A results folder is never mixed, damaged or lost: options are validated before anything is removed,
+resumed folders must hold runs of the same settings, damaged records are refused by name, and every
+command refuses an ``--out`` that cannot hold results (issue 25's hostile probe, items 2-5, 8, 11, 14,
+18, 20, 22)."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dataset_fixtures import write_ogbn_arxiv
+from tg_metricattn.atomic_files import atomic_write_json, read_json
+from tg_metricattn.experiments.cli import main
+
+QUICK = ["--dataset", "csbm", "--epochs", "2", "--heads", "2", "--hidden", "4", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TGMA_CACHE", str(tmp_path / "cache"))
+
+
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_overwrite_with_a_bad_option_deletes_nothing(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--runs", "2", "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # refused by the config (csbm has no published splits) and by the data (an unknown dataset)
+    assert main(["train", *QUICK, "--split", "3", "--overwrite", "--out", str(out)]) == 1
+    assert main(["train", *QUICK[2:], "--dataset", "nowhere", "--overwrite", "--out", str(out)]) == 1
+    capsys.readouterr()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_overwrite_replaces_every_earlier_run(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--runs", "2", "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(["train", *QUICK, "--seed", "5", "--overwrite", "--out", str(out)]) == 0
+    assert _names(out) - {".lock"} == {"config.json", "run_5", "summary.json", "notes.txt"}  # notes kept
+    assert read_json(out / "summary.json")["seeds"] == [5]
+
+
+def test_compare_refuses_a_folder_of_other_settings(tmp_path, capsys):
+    out = tmp_path / "c"
+    base = ["compare", *QUICK, "--seeds", "1", "--layers", "gat,metric", "--out", str(out)]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--epochs", "3"]) == 1
+    assert "holds results of other settings (epochs 2 there, 3 here)" in capsys.readouterr().err
+    assert main([*base, "--dataset", "Cora"]) == 1
+    assert "holds results of other settings (dataset 'csbm' there, 'Cora' here" in capsys.readouterr().err
+    assert main([*base, "--seeds", "2"]) == 0  # more seeds of the same settings: resumed
+
+
+def test_ogb_refuses_another_layers_folder(tmp_path, capsys):
+    write_ogbn_arxiv(tmp_path / "data", num_nodes=60, num_edges=200)
+    argv = ["ogb", "--dataset", "ogbn-arxiv", "--root", str(tmp_path / "data"), *QUICK[2:], "--runs", "1"]
+    out = ["--out", str(tmp_path / "o")]
+    assert main([*argv, "--layer", "metric", *out]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--layer", "gat", *out]) == 1
+    assert "layer 'metric' there, 'gat' here" in capsys.readouterr().err
+
+
+def test_a_nan_metric_in_a_reused_record_is_refused_by_name(tmp_path, capsys):
+    out = tmp_path / "c"
+    base = ["compare", *QUICK, "--seeds", "2", "--layers", "gat,metric", "--out", str(out)]
+    assert main(base) == 0
+    final = out / "metric" / "run_1" / "final.json"
+    record = json.loads(final.read_text())
+    for damaged in ({**record, "test_metric": None}, {**record, "val_metric": "high"}, [1, 2]):
+        final.write_text(json.dumps(damaged))
+        capsys.readouterr()
+        assert main(base) == 1
+        err = capsys.readouterr().err
+        assert str(final) in err and "not a finished run's record" in err
+    final.write_text(json.dumps(record).replace(str(record["test_metric"]), "NaN"))
+    assert main(base) == 1
+    assert f"{final}: not a readable JSON file (NaN is not a JSON number)" in capsys.readouterr().err
+    assert "NaN" not in (out / "compare.json").read_text()
+
+
+def test_json_is_written_strict_and_its_errors_name_the_file(tmp_path):
+    path = tmp_path / "x.json"
+    atomic_write_json(path, {"a": math.nan, "b": [math.inf, 1.5], "c": (2, -math.inf)})
+    assert json.loads(path.read_text()) == {"a": None, "b": [None, 1.5], "c": [2, None]}
+    path.write_text('{"a": 1,')
+    with pytest.raises(ValueError, match=r"x\.json: not a readable JSON file"):
+        read_json(path)
+    with pytest.raises(ValueError, match=r"nope\.json: not a readable JSON file"):
+        read_json(tmp_path / "nope.json")
+
+
+def test_damaged_metrics_and_config_are_named(tmp_path, capsys):
+    out = tmp_path / "c"
+    base = ["compare", *QUICK, "--seeds", "1", "--layers", "gat", "--out", str(out)]
+    assert main(base) == 0
+    metrics = out / "gat" / "run_0" / "metrics.json"
+    metrics.write_text('[{"train_loss": "oops", "val_metric": 1}]')
+    capsys.readouterr()
+    assert main(base) == 1
+    assert f"{metrics}: not a run's per-epoch metrics" in capsys.readouterr().err
+    config = out / "gat" / "config.json"
+    config.write_text("{oops")
+    assert main(base) == 1
+    assert f"{config}: not a readable JSON file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", *QUICK],
+        ["compare", *QUICK, "--layers", "gat"],
+        ["ogb", "--dataset", "ogbg-molbace", "--epochs", "1"],
+        ["paper", "--epochs", "1"],
+        ["demo", "--quick"],
+        ["diagnose", "--checkpoint", "."],
+    ],
+)
+def test_every_command_refuses_an_out_that_is_a_file(tmp_path, capsys, argv):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep")
+    assert main([*argv, "--out", str(a_file)]) == 1
+    assert f"--out {str(a_file)!r} is a file, not a folder" in capsys.readouterr().err
+    assert a_file.read_text() == "keep"
+    assert main([*argv, "--out", str(a_file / "below")]) == 1
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_resume_refuses_options_that_contradict_the_run(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    for extra, message in (
+        (["--epochs", "6"], "--epochs 6 contradicts them"),
+        (["--dataset", "Cora"], "--dataset 'Cora' contradicts them"),
+        (["--out", str(tmp_path / "x")], "--out has no effect with --resume"),
+        (["--overwrite"], "--overwrite has no effect with --resume"),
+    ):
+        assert main(["train", "--resume", str(out), *extra]) == 1
+        err = capsys.readouterr().err
+        assert message in err
+    # the run's own values, given again, and the options a resumed run takes are accepted
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--dataset", "csbm", "--no-progress"]) == 0
+
+
+def test_a_run_that_fails_before_training_leaves_no_new_folder(tmp_path):
+    out = tmp_path / "new"
+    assert main(["train", *QUICK[2:], "--dataset", "nowhere", "--out", str(out)]) == 1
+    assert not out.exists()
+
+
+def test_ctrl_c_names_the_folder_to_resume(tmp_path):
+    out = tmp_path / "r"
+    argv = ["train", *QUICK[:2], "--epochs", "100000", "--patience", "100000", *QUICK[6:], "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tg_metricattn.experiments.cli", *argv], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(600):
+            if (out / "run_0" / "metrics.json").exists() or proc.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert f"interrupted; continue with: tgma train --resume {out}" in err
