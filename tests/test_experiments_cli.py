@@ -71,6 +71,8 @@ def _recomputed_test_accuracy(out: Path) -> float:
         (["diagnose"], "--checkpoint"),
         (["train", "--splits", "3-1"], "expected increasing split numbers"),
         (["train", "--splits", "a-b"], "expected split numbers such as 0-9"),
+        (["compare", "--layers", "gat,metric,gat"], "gat given twice: each layer is compared once"),
+        (["diagnose", "--checkpoint", "x", "--num-eigs", "-3"], "expected an integer >= 0, got '-3'"),
         (["train", "--split", "1", "--splits", "0-9"], "not allowed with argument"),
     ],
 )
@@ -86,7 +88,10 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
     [
         (["train", "--dataset", "NoSuchGraph"], "Unknown node dataset 'NoSuchGraph'"),
         (["train", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
-        (["train", "--time-scale", "0"], "--time-scale must be 'auto' or a finite number > 0"),
+        (["train", "--time-scale", "0"], "--time-scale must be 'auto' or a number in"),
+        (["train", "--time-scale", "1e-39"], "--time-scale must be 'auto' or a number in [1.08e-19, 9.22e+18]"),
+        (["train", "--time-scale", "1e300"], "--time-scale must be 'auto' or a number in [1.08e-19, 9.22e+18]"),
+        (["train", "--time-scale", "soon"], "--time-scale must be 'auto' or a number in"),
         (["train", "--metric-weight-decay", "-1"], "--metric-weight-decay must be"),
         (["train", "--task", "graph", "--dataset", "Cora"], "needs an OGB graph dataset"),
         (["train", "--task", "mesh", "--dataset", "teapots"], "Unknown mesh dataset 'teapots'"),
@@ -101,6 +106,11 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         (["train", "--task", "mesh", "--features", "xyz,xyz"], "--features must be comma-separated names from"),
         (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
         (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
+        (["train", "--batch-size", "8", "--num-neighbors", "5"], "--num-neighbors gives one fan-out per layer: '5'"),
+        (["train", "--batch-size", "8", "--num-layers", "3"], "'10,10' has 2 for --num-layers 3"),
+        (["paper", "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["paper", "--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+        (["paper", "--noise", "1e308"], "--noise must list numbers in [0, 1e+06]"),
     ],
 )
 def test_invalid_values_exit_1_with_a_message(argv, message, capsys, tmp_path):
@@ -457,9 +467,10 @@ def test_paired_comparison_against_values_worked_out_by_hand():
         "runs": 1,
         "mean_difference": 0.0,
         "ci95": None,
-        "wilcoxon_p": 1.0,
-        "verdict": "tie",
+        "wilcoxon_p": None,
+        "verdict": "one run: untested",
     }
+    assert paired_comparison([0.6], [0.5])["verdict"] == "one run: untested"  # +10 points is no evidence
     with pytest.raises(ValueError, match="same seeds"):
         paired_comparison([0.1, 0.2], [0.1])
 

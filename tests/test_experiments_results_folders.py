@@ -163,8 +163,13 @@ def test_a_run_that_fails_before_training_leaves_no_new_folder(tmp_path):
 def test_ctrl_c_names_the_folder_to_resume(tmp_path):
     out = tmp_path / "r"
     argv = ["train", *QUICK[:2], "--epochs", "100000", "--patience", "100000", *QUICK[6:], "--out", str(out)]
+    # a job started in the background of a non-interactive shell (as CI may be) inherits SIGINT ignored,
+    # and Python then keeps ignoring it: give the child the default disposition, as a terminal would
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tg_metricattn.experiments.cli", *argv], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tg_metricattn.experiments.cli", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for _ in range(600):
@@ -178,3 +183,44 @@ def test_ctrl_c_names_the_folder_to_resume(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert f"interrupted; continue with: tgma train --resume {out}" in err
+
+
+def test_diagnose_names_an_edited_config_and_says_which_run_it_takes(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--runs", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", "--checkpoint", str(out), "--num-eigs", "0", "--out", str(tmp_path / "d")]) == 0
+    assert f"diagnosing {out / 'run_0'}, the first of 2 runs" in capsys.readouterr().out
+    config = out / "run_1" / "config.json"
+    values = json.loads(config.read_text())
+    for edited, message in (
+        ({**values, "heads": "eight"}, "heads = 'eight' is not of type int | None"),
+        ({**values, "num_neighbors": [1, "x"]}, "num_neighbors = [1, 'x'] is not of type list[int]"),
+        ({**values, "hidden": 8}, "best_model.pt does not hold the model that"),
+        ({**values, "heads": 0}, "heads"),
+    ):
+        config.write_text(json.dumps(edited))
+        assert main(["diagnose", "--checkpoint", str(out / "run_1"), "--num-eigs", "0"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and str(out / "run_1") in err  # the file is named
+        assert "Traceback" not in err
+
+
+def test_one_run_reports_no_spread_and_no_test(tmp_path, capsys):
+    assert main(["train", *QUICK, "--out", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "(one run)" in printed and "± 0.0000" not in printed
+    assert read_json(tmp_path / "r" / "summary.json")["test_metric_std"] is None
+    assert main(["compare", *QUICK, "--seeds", "1", "--layers", "gat,metric", "--out", str(tmp_path / "c")]) == 0
+    table = (tmp_path / "c" / "compare.md").read_text()
+    assert "| – | one run: untested | 1 |" in table and "tie" not in table and "± 0.0" not in table
+
+
+def test_the_demo_refuses_a_folder_of_other_results(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["demo", "--quick", "--out", str(out)]) == 1
+    assert "holds results of another tgma command (config.json, run_0, summary.json)" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

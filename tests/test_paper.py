@@ -206,13 +206,21 @@ def test_paper_command_writes_tables_plots_and_resumes(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--noise", "-1"], "--noise must list finite numbers >= 0"),
+        (["--noise", "-1"], "--noise must list numbers in [0, 1e+06]"),
         (["--layers", "metric,none"], "unknown ['none']"),
         (["--k", "1000", "--datasets", "moons", "--points", "100"], "--k 1000 is not below the 100 points"),
         (["--batch-size", "1"], "--batch-size must be >= 2"),
         (["--graphs", "grid"], "unknown ['grid']"),
-        (["--time-scale", "0"], "--time-scale must be 'auto' or a finite number > 0, got '0'"),
-        (["--time-scale", "fast"], "--time-scale must be 'auto' or a finite number > 0, got 'fast'"),
+        (
+            ["--time-scale", "0"],
+            "--time-scale must be 'auto' or a number in [1.08e-19, 9.22e+18] (t² and 1/t² finite in float32; "
+            "the default is sqrt(metric_channels)); got '0'",
+        ),
+        (
+            ["--time-scale", "fast"],
+            "--time-scale must be 'auto' or a number in [1.08e-19, 9.22e+18] (t² and 1/t² finite in float32; "
+            "the default is sqrt(metric_channels)); got 'fast'",
+        ),
     ],
 )
 def test_bad_paper_settings_are_one_line_and_write_nothing(extra, message, tmp_path, capsys):

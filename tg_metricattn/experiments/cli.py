@@ -38,6 +38,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]
@@ -54,6 +64,11 @@ def _layer_list(text: str) -> list[str]:
     if not layers or unknown:
         choices = ",".join((*LAYER_NAMES, NO_LAYER))
         raise argparse.ArgumentTypeError(f"unknown layer(s) {unknown or text!r}; choose from {choices}")
+    repeated = sorted({v for v in layers if layers.count(v) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"{','.join(repeated)} given twice: each layer is compared once, with the first"
+        )
     return layers
 
 
@@ -340,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--checkpoint", required=True, metavar="DIR", help="a run folder (or its parent)")
     diag.add_argument("--out", help="where to write diagnostics.json and plots (default DIR/diagnostics)")
     diag.add_argument("--laplacians", default="rw", help="comma-separated: rw, sym, combinatorial, cotangent")
-    diag.add_argument("--num-eigs", type=int, default=8, help="eigenpairs compared (0 skips spectra)")
+    diag.add_argument("--num-eigs", type=_nonnegative_int, default=8, help="eigenpairs compared (0 skips spectra)")
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     return parser

@@ -28,10 +28,10 @@ from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import build_task
-from tg_metricattn.experiments.training import run_folders, run_training
+from tg_metricattn.experiments.training import format_mean_std, run_folders, run_training
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 
-__all__ = ["compare_layers", "comparison_table", "paired_comparison", "paired_table"]
+__all__ = ["compare_layers", "comparison_table", "p_value", "paired_comparison", "paired_table"]
 
 
 def _row(layer: str, summary: dict[str, Any]) -> dict[str, Any]:
@@ -66,9 +66,13 @@ def comparison_table(rows: list[dict[str, Any]], dataset: str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        test, val = (
+            format_mean_std(r["test_mean"], r["test_std"], fmt),
+            format_mean_std(r["val_mean"], r["val_std"], fmt),
+        )
         lines.append(
-            f"| {r['layer']} | {fmt(r['test_mean'])} ± {fmt(r['test_std'])} | {fmt(r['test_min'])} / "
-            f"{fmt(r['test_max'])} | {fmt(r['val_mean'])} ± {fmt(r['val_std'])} | {r['best_epoch_mean']:.0f} | "
+            f"| {r['layer']} | {test} | {fmt(r['test_min'])} / {fmt(r['test_max'])} | {val} | "
+            f"{r['best_epoch_mean']:.0f} | "
             f"{r['seconds_per_epoch']:.3f} | {r['num_parameters']:,} | {r['runs']} |"
         )
     return "\n".join(lines) + "\n"
@@ -79,8 +83,9 @@ def paired_comparison(values_a, values_b) -> dict[str, Any]:
 
     ``mean_difference`` = mean of d; ``ci95`` = mean ± t_{0.975, n-1} · sd(d) / sqrt(n)
     (Student t, ``None`` for one seed); ``wilcoxon_p`` = two-sided p of the Wilcoxon
-    signed-rank test on d (exact for small n, scipy's default; 1.0 when every d is 0);
-    ``verdict``: ``"higher"`` / ``"lower"`` when the interval excludes 0, else ``"tie"``.
+    signed-rank test on d (exact for small n, scipy's default; 1.0 when every d is 0; ``None``
+    for one seed); ``verdict``: ``"higher"`` / ``"lower"`` when the interval excludes 0, else
+    ``"tie"``; ``"one run: untested"`` for one seed (no test can tell a difference from noise).
     """
     a, b = np.asarray(values_a, dtype=float), np.asarray(values_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
@@ -91,9 +96,15 @@ def paired_comparison(values_a, values_b) -> dict[str, Any]:
     if d.size > 1:
         half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
         ci = [mean - half, mean + half]
-    p = 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
+    p = None if d.size < 2 else 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
     verdict = "tie" if ci is None or ci[0] <= 0 <= ci[1] else ("higher" if mean > 0 else "lower")
+    verdict = "one run: untested" if ci is None else verdict
     return {"runs": int(d.size), "mean_difference": mean, "ci95": ci, "wilcoxon_p": p, "verdict": verdict}
+
+
+def p_value(p: float | None) -> str:
+    """A p-value with three decimals, ``–`` when there is none (one seed)."""
+    return "–" if p is None else f"{p:.3f}"
 
 
 def paired_table(rows: list[dict[str, Any]]) -> str:
@@ -110,7 +121,7 @@ def paired_table(rows: list[dict[str, Any]]) -> str:
         ci = "–" if c["ci95"] is None else f"[{c['ci95'][0] * scale:+.{digits}f}, {c['ci95'][1] * scale:+.{digits}f}]"
         lines.append(
             f"| {r['layer']} − {rows[0]['layer']} | {c['mean_difference'] * scale:+.{digits}f} | {ci} | "
-            f"{c['wilcoxon_p']:.3f} | {c['verdict']} | {c['runs']} |"
+            f"{p_value(c['wilcoxon_p'])} | {c['verdict']} | {c['runs']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -14,13 +14,16 @@ the plain stack of attention layers (:class:`~tg_metricattn.models.AttentionNet`
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tg_metricattn.atomic_files import read_json
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
+from tg_metricattn.layers.metric_attn_conv import check_time_scale
 from tg_metricattn.models import LAYERS, NO_LAYER
 
 __all__ = [
@@ -59,17 +62,13 @@ ROW_NORMALISED_DATASETS = ("cora", "citeseer", "pubmed")
 
 def metric_time_scale(value: str | float | None) -> str | float | None:
     """``MetricAttnConv``'s ``time_scale`` from a ``--time-scale`` value: ``None`` (its default
-    sqrt(metric_channels)), ``'auto'`` (the median squared distance of the first batch) or a finite
-    number > 0; anything else is a ``ValueError`` naming the option."""
-    if value is None or value == "auto":
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not 0 < number < math.inf:
-        raise ValueError(f"--time-scale must be 'auto' or a finite number > 0, got {value!r}.")
-    return number
+    sqrt(metric_channels)), ``'auto'`` (the median squared distance of the first batch) or a number
+    in the range float32 can train with; anything else is a ``ValueError`` naming the option."""
+    number = value
+    if isinstance(value, str) and value != "auto":
+        with contextlib.suppress(ValueError):  # a text that is no number is named as it was given
+            number = float(value)
+    return check_time_scale(number, "--time-scale", given=value)
 
 
 def time_scale_kwargs(layer: str, value: str | float | None) -> dict[str, Any]:
@@ -223,6 +222,13 @@ class TrainConfig:
             raise ValueError(f"--batch-size must be >= 0, got {self.batch_size}.")
         if any(k < 1 for k in self.num_neighbors):
             raise ValueError(f"--num-neighbors must be positive integers, got {self.num_neighbors}.")
+        sampled = self.task == "node" and self.batch_size > 0 and self.layers is not None
+        if sampled and len(self.num_neighbors) != self.layers:
+            fanouts = ",".join(map(str, self.num_neighbors))
+            raise ValueError(
+                f"--num-neighbors gives one fan-out per layer: {fanouts!r} has {len(self.num_neighbors)} for "
+                f"--num-layers {self.layers} (e.g. --num-neighbors {','.join(['10'] * self.layers)})."
+            )
         if self.device.startswith("cuda"):
             import torch
 
@@ -253,12 +259,54 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a dictionary, ignoring unknown keys (e.g. written by a newer version)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+    def from_dict(cls, values: dict[str, Any], source: str | os.PathLike | None = None) -> TrainConfig:
+        """Build from a dictionary, ignoring unknown keys (e.g. written by a newer version).
+
+        Every value must have its field's type (a ``config.json`` may have been edited); a
+        ``ValueError`` names the field, what it holds and ``source`` (the file) otherwise.
+        """
+        where = f"{source}: " if source is not None else ""
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}not a run's settings (a JSON object expected).")
+        known = {f.name: f.type for f in fields(cls)}
+        for key, value in values.items():
+            if key in known and not _holds(known[key], value):
+                raise ValueError(
+                    f"{where}{key} = {value!r} is not of type {known[key]}; the file was edited or damaged."
+                )
+        try:
+            return cls(**{k: v for k, v in values.items() if k in known})
+        except ValueError as error:
+            raise ValueError(f"{where}{error}") from None
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        """Read ``config.json`` of a run folder."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read ``config.json`` of a run folder (errors name the file)."""
+        return cls.from_dict(read_json(path), source=path)
+
+
+def _holds(annotation: str, value: Any) -> bool:
+    """Whether the JSON ``value`` has the type ``annotation`` of a :class:`TrainConfig` field
+    (``'int | None'``, ``'list[int]'``, ``'tuple[str, ...]'``, ...)."""
+
+    def scalar(kind: str, item: Any) -> bool:
+        if kind == "bool":
+            return isinstance(item, bool)
+        if kind == "int":
+            return isinstance(item, int) and not isinstance(item, bool)
+        if kind == "float":
+            return isinstance(item, (int, float)) and not isinstance(item, bool)
+        return kind == "str" and isinstance(item, str)
+
+    for kind in annotation.split(" | "):
+        if kind == "None" and value is None:
+            return True
+        if kind.startswith(("list[", "tuple[")):
+            item_kind = kind[kind.index("[") + 1 :].split(",")[0].rstrip("]")
+            if isinstance(value, (list, tuple)) and all(scalar(item_kind, item) for item in value):
+                return True
+            if kind.startswith("tuple[str") and isinstance(value, str):  # "xyz,hks" (an older config.json)
+                return True
+        elif scalar(kind, value):
+            return True
+    return False

@@ -29,7 +29,7 @@ from typing import Any
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.diagnose_command import diagnose_model
 from tg_metricattn.experiments.tasks import MeshTask, build_task
-from tg_metricattn.experiments.training import load_trained_model, run_training
+from tg_metricattn.experiments.training import RESULT_NAME, load_trained_model, run_training
 from tg_metricattn.experiments.training_plots import plot_mesh_segmentation
 
 __all__ = ["demo_configs", "run_demo"]
@@ -59,9 +59,25 @@ def _mesh_picture(task: MeshTask, models: dict[str, Any], path: Path) -> Path:
     return plot_mesh_segmentation(mesh.pos.numpy(), mesh.face.numpy(), panels, path, title=mesh.name)
 
 
+#: What the other commands write at the top of their ``--out`` (train, compare, ogb, paper).
+OTHER_RESULTS = ("config.json", "summary.json", "compare.json", "ogb.json", "paper.json")
+
+
+def _refuse_other_results(out: Path) -> None:
+    """The demo replaces its own results, but never a folder that holds another command's."""
+    found = sorted(p.name for p in out.iterdir() if p.name in OTHER_RESULTS or RESULT_NAME.fullmatch(p.name))
+    if found:
+        raise ValueError(
+            f"--out {str(out)!r} holds results of another tgma command ({', '.join(found[:3])}); "
+            "the demo would mix its runs in: choose another --out."
+        )
+
+
 def run_demo(out: str | os.PathLike = "runs/demo", quick: bool = False) -> dict[str, dict[str, float]]:
     """Run the demo into ``out``; returns ``{'mesh' | 'graph': {layer: test accuracy}}``."""
     out = Path(out)
+    if out.is_dir():
+        _refuse_other_results(out)
     start = time.perf_counter()
     results: dict[str, dict[str, float]] = {}
     models: dict[str, Any] = {}

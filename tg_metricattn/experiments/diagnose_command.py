@@ -26,14 +26,19 @@ from tg_metricattn.experiments.training import load_trained_model
 __all__ = ["diagnose_model", "diagnose_run", "find_run_folder"]
 
 
+def trained_runs(path: str | os.PathLike) -> list[Path]:
+    """The ``run_*`` sub-folders of ``path`` that hold ``best_model.pt``, in name order."""
+    return [c for c in sorted(Path(path).glob("run_*")) if (c / "best_model.pt").is_file()]
+
+
 def find_run_folder(path: str | os.PathLike) -> RunFolder:
     """``path`` itself when it holds ``best_model.pt``, else its first ``run_*`` sub-folder that does."""
     path = Path(path)
     if (path / "best_model.pt").is_file():
         return RunFolder(path)
-    for candidate in sorted(path.glob("run_*")):
-        if (candidate / "best_model.pt").is_file():
-            return RunFolder(candidate)
+    runs = trained_runs(path)
+    if runs:
+        return RunFolder(runs[0])
     raise FileNotFoundError(f"{str(path)!r} holds no trained run (no best_model.pt in it or in a run_* folder).")
 
 
@@ -64,7 +69,11 @@ def diagnose_run(
     file you trust (unpickling runs code from the file).
     """
     folder = find_run_folder(checkpoint)
-    task = build_task(TrainConfig.from_dict({**folder.read_config(), "device": device}))
+    runs = trained_runs(checkpoint) if folder.path != Path(checkpoint) else []
+    if len(runs) > 1:
+        others = ", ".join(str(run) for run in runs[1:])
+        print(f"diagnosing {folder.path}, the first of {len(runs)} runs in {str(checkpoint)!r} (others: {others})")
+    task = build_task(TrainConfig.from_dict({**folder.read_config(), "device": device}, source=folder.config_path))
     model = load_trained_model(task, folder.path, allow_pickle)
     report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs)
     print(report.summary())

@@ -20,7 +20,7 @@ import torch
 from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.experiments.checkpoint import package_versions
 from tg_metricattn.experiments.config import TrainConfig
-from tg_metricattn.experiments.training import run_training
+from tg_metricattn.experiments.training import format_mean_std, run_training
 from tg_metricattn.models import layer_class
 
 __all__ = ["hardware_description", "leaderboard_row", "package_versions", "run_ogb"]
@@ -45,8 +45,8 @@ def hardware_description(device: str) -> str:
 def leaderboard_row(result: dict[str, Any]) -> str:
     """One Markdown row: method, test and validation mean ± std, parameters, hardware."""
     return (
-        f"| {result['method']} | {result['test_mean']:.4f} ± {result['test_std']:.4f} | "
-        f"{result['valid_mean']:.4f} ± {result['valid_std']:.4f} | {result['num_parameters']:,} | "
+        f"| {result['method']} | {format_mean_std(result['test_mean'], result['test_std'])} | "
+        f"{format_mean_std(result['valid_mean'], result['valid_std'])} | {result['num_parameters']:,} | "
         f"{result['hardware']} |"
     )
 

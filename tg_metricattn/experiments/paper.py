@@ -40,8 +40,9 @@ from torch import Tensor
 from tg_metricattn.atomic_files import atomic_write_json, atomic_write_text
 from tg_metricattn.datasets.point_graphs import complete_edge_index, knn_edge_index
 from tg_metricattn.datasets.vector_data import VectorData, handwritten_digits, two_moons
-from tg_metricattn.experiments.compare import paired_comparison
+from tg_metricattn.experiments.compare import p_value, paired_comparison
 from tg_metricattn.experiments.config import metric_time_scale, time_scale_kwargs
+from tg_metricattn.experiments.training import format_mean_std
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
 from tg_metricattn.models import IPN, LAYERS, count_parameters
 
@@ -49,6 +50,8 @@ __all__ = ["PAPER_DATASETS", "PAPER_GRAPHS", "PaperConfig", "epochs_to_reach", "
 
 PAPER_DATASETS = ("moons", "digits")
 PAPER_GRAPHS = ("knn", "complete")
+#: The largest --noise: its squared distances (about (noise · 10)²) stay far inside float32.
+MAX_NOISE = 1e6
 _RUN_KEYS = ("train_loss", "val_accuracy", "test_accuracy")
 
 
@@ -78,17 +81,20 @@ class PaperConfig:
             unknown = [v for v in values if v not in allowed]
             if not values or unknown:
                 raise ValueError(f"{name}: unknown {unknown or 'empty list'}; choose from {', '.join(allowed)}.")
-        if "moons" in self.datasets and (
-            not self.noises or any(not (math.isfinite(n) and n >= 0) for n in self.noises)
-        ):
-            raise ValueError(f"--noise must list finite numbers >= 0, got {list(self.noises)}.")
+        if "moons" in self.datasets and (not self.noises or any(not 0 <= n <= MAX_NOISE for n in self.noises)):
+            raise ValueError(
+                f"--noise must list numbers in [0, {MAX_NOISE:g}] (the moons span about 3 units; a larger noise "
+                f"overflows float32 distances), got {list(self.noises)}."
+            )
         for name in ("seeds", "epochs", "width", "heads", "blocks", "k", "num_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if self.batch_size < 2:
             raise ValueError(f"--batch-size must be >= 2 (a complete graph needs two points), got {self.batch_size}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or not (self.weight_decay >= 0):
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}.")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"--lr must be a finite number > 0, got {self.lr}.")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}.")
         metric_time_scale(self.time_scale)
         if self.width % self.heads:
             raise ValueError(f"--width {self.width} must be a multiple of --heads {self.heads}.")
@@ -231,7 +237,7 @@ def _row(layer: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "layer": layer,
         "runs": len(runs),
         "final_mean": float(final.mean()),
-        "final_std": float(final.std(ddof=1)) if final.size > 1 else 0.0,
+        "final_std": float(final.std(ddof=1)) if final.size > 1 else None,  # undefined for one seed
         "final_min": float(final.min()),
         "final_max": float(final.max()),
         "at_best_val_mean": float(at_best.mean()),
@@ -245,6 +251,10 @@ def _row(layer: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def paper_table(result: dict[str, Any]) -> str:
     """Markdown: one table per dataset and graph, then metric attention against each other kind."""
     lines = []
+
+    def percent(value: float) -> str:
+        return f"{100 * value:.1f}"
+
     for block in result["blocks"]:
         lines += [
             f"**{block['dataset']}, {block['graph']} graph** ({block['rows'][0]['runs']} seeds)",
@@ -255,7 +265,7 @@ def paper_table(result: dict[str, Any]) -> str:
         ]
         for r in block["rows"]:
             lines.append(
-                f"| {r['layer']} | {100 * r['final_mean']:.1f} ± {100 * r['final_std']:.1f} | "
+                f"| {r['layer']} | {format_mean_std(r['final_mean'], r['final_std'], percent)} | "
                 f"{100 * r['final_min']:.1f} / {100 * r['final_max']:.1f} | {100 * r['at_best_val_mean']:.1f} | "
                 f"{r['epochs_to_95_mean']:.1f} | {r['seconds_per_run']:.2f} | {r['num_parameters']:,} |"
             )
@@ -265,7 +275,7 @@ def paper_table(result: dict[str, Any]) -> str:
             for other, c in block["paired"].items():
                 ci = "–" if c["ci95"] is None else f"[{100 * c['ci95'][0]:+.2f}, {100 * c['ci95'][1]:+.2f}]"
                 lines.append(
-                    f"| metric − {other} | {100 * c['mean_difference']:+.2f} | {ci} | {c['wilcoxon_p']:.3f} | "
+                    f"| metric − {other} | {100 * c['mean_difference']:+.2f} | {ci} | {p_value(c['wilcoxon_p'])} | "
                     f"{c['verdict']} |"
                 )
         lines.append("")

@@ -16,7 +16,7 @@ from typing import Any
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.distributed import DistContext, cleanup, init_distributed
 from tg_metricattn.experiments.run_folder import LOCK_NAME, lock_run_folder
-from tg_metricattn.experiments.training import run_training
+from tg_metricattn.experiments.training import format_mean_std, run_training
 
 __all__ = ["format_summary", "train_command"]
 
@@ -33,8 +33,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"test {metric} {final['test_metric']:.4f}{extra}"
         )
     lines.append(
-        f"  test {metric}: {summary['test_metric_mean']:.4f} ± {summary['test_metric_std']:.4f} "
-        f"(val {summary['val_metric_mean']:.4f} ± {summary['val_metric_std']:.4f})"
+        f"  test {metric}: {format_mean_std(summary['test_metric_mean'], summary['test_metric_std'])} "
+        f"(val {format_mean_std(summary['val_metric_mean'], summary['val_metric_std'])})"
     )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from tg_metricattn.models import count_parameters, metric_parameter_groups
 __all__ = [
     "TrainingDivergedError",
     "build_optimizer",
+    "format_mean_std",
     "learning_rate",
     "load_trained_model",
     "remove_results",
@@ -307,16 +309,30 @@ def train_single_run(
 def load_trained_model(task: Task, folder: str | os.PathLike, allow_pickle: bool = False) -> nn.Module:
     """The model of a finished run folder (its ``config.json`` and ``best_model.pt``), built for ``task``."""
     run = RunFolder(Path(folder))
-    config = TrainConfig.from_dict({**run.read_config(), "device": str(task.device)})
+    config = TrainConfig.from_dict({**run.read_config(), "device": str(task.device)}, source=run.config_path)
     torch.manual_seed(config.seed)
     model = task.build_model(config)
     state = load_checkpoint(run.best_model_path, required=("model",), allow_pickle=allow_pickle)["model"]
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as error:  # missing, unexpected or differently shaped weights
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in lines if "size mismatch" in line or "key(s)" in line), type(error).__name__)
+        raise ValueError(
+            f"{run.best_model_path} does not hold the model that {run.config_path} describes ({detail}); "
+            "was one of them edited or copied from another run?"
+        ) from None
     return model
 
 
+def format_mean_std(mean: float, std: float | None, fmt: Callable[[float], str] = "{:.4f}".format) -> str:
+    """``mean ± std`` with ``fmt`` for each; ``mean (one run)`` when ``std`` is ``None`` (an unbiased
+    standard deviation needs two runs: printing ``± 0`` would claim a spread that was not measured)."""
+    return f"{fmt(mean)} (one run)" if std is None else f"{fmt(mean)} ± {fmt(std)}"
+
+
 def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and unbiased standard deviation of the validation and test metric over runs."""
+    """Mean and unbiased standard deviation of the validation and test metric over runs (``None`` for one run)."""
     summary: dict[str, Any] = {"runs": len(finals), "seeds": [f["seed"] for f in finals]}
     if len({f.get("split", 0) for f in finals}) > 1:
         summary["splits"] = [f["split"] for f in finals]
@@ -324,7 +340,7 @@ def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
         values = np.array([f[key] for f in finals if key in f], dtype=float)
         if values.size:
             summary[f"{key}_mean"] = float(values.mean())
-            summary[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            summary[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else None  # undefined for one run
             summary[f"{key}_values"] = values.tolist()
     if finals:
         summary["metric"] = finals[0]["metric"]

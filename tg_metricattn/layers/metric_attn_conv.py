@@ -15,6 +15,26 @@ from torch_geometric.nn.resolver import activation_resolver
 
 from tg_metricattn.layers.distance_attn_conv import DistanceAttnConv, shared_width
 
+#: The time scales t whose t² and 1/t² are normal float32 numbers (the parameters' dtype), so that a
+#: score -d²/t and its gradient d²/t (with respect to log t) stay finite for any sane distance; at
+#: t = 1e-38 (float32's smallest normal number) the gradient overflows and training returns NaN.
+TIME_SCALE_RANGE = (math.sqrt(torch.finfo(torch.float32).tiny), 1.0 / math.sqrt(torch.finfo(torch.float32).tiny))
+
+
+def check_time_scale(value: Any, name: str = "time_scale", given: Any = None) -> float | str | None:
+    """``value`` when it is a valid time scale (``None``, ``'auto'`` or a number in
+    :data:`TIME_SCALE_RANGE`), else a ``ValueError`` that names ``name``, the range and
+    ``given`` (what the user wrote; ``value`` when not set)."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    low, high = TIME_SCALE_RANGE
+    if isinstance(value, (str, bool)) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(
+            f"{name} must be 'auto' or a number in [{low:.3g}, {high:.3g}] (t² and 1/t² finite in float32; "
+            f"the default is sqrt(metric_channels)); got {value if given is None else given!r}."
+        )
+    return float(value)
+
 
 class MetricAttnConv(DistanceAttnConv):
     r"""Attention with the pseudo-metric of a learned embedding f and a time scale t.
@@ -72,13 +92,9 @@ class MetricAttnConv(DistanceAttnConv):
         for name, value in (("metric_channels", metric_channels), ("hidden_channels", hidden_channels)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None (the default); got {value!r}.")
-        self.auto_time_scale = isinstance(time_scale, str) and time_scale == "auto"
+        self.auto_time_scale = check_time_scale(time_scale) == "auto"
         if self.auto_time_scale:
             time_scale = None
-        elif time_scale is not None and (isinstance(time_scale, str) or not 0.0 < time_scale < math.inf):
-            raise ValueError(
-                f"time_scale must be a finite number > 0, 'auto' or None (sqrt(metric_channels)); got {time_scale!r}."
-            )
         self.metric_channels = metric_channels if metric_channels is not None else out_channels
         self.hidden_channels = hidden_channels if hidden_channels is not None else heads * self.metric_channels
         self.initial_time_scale = time_scale if time_scale is not None else math.sqrt(self.metric_channels)
