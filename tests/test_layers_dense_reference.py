@@ -80,7 +80,7 @@ def test_time_scale_is_learned_or_fixed() -> None:
     assert "log_time_scale" in dict(learned.named_parameters())
     assert "log_time_scale" not in dict(fixed.named_parameters())
     assert "log_time_scale" in fixed.state_dict()
-    with pytest.raises(ValueError, match="time_scale must be a finite number > 0"):
+    with pytest.raises(ValueError, match="time_scale must be 'auto' or a number in"):
         MetricAttnConv(4, 2, time_scale=-1.0)
 
 
