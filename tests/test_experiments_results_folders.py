@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataset_fixtures import write_ogbn_arxiv
+from tests.dataset_fixtures import write_ogbn_arxiv, write_platonov_npz
 from tg_metricattn.atomic_files import atomic_write_json, read_json
 from tg_metricattn.experiments.cli import main
 
@@ -60,6 +60,22 @@ def test_compare_refuses_a_folder_of_other_settings(tmp_path, capsys):
     assert main([*base, "--dataset", "Cora"]) == 1
     assert "holds results of other settings (dataset 'csbm' there, 'Cora' here" in capsys.readouterr().err
     assert main([*base, "--seeds", "2"]) == 0  # more seeds of the same settings: resumed
+
+
+def test_compare_takes_more_or_fewer_splits_of_the_same_settings(tmp_path, capsys):
+    write_platonov_npz(tmp_path / "data", num_nodes=30)
+    argv = ["compare", "--dataset", "chameleon-filtered", "--root", str(tmp_path / "data"), *QUICK[2:]]
+    argv += ["--seeds", "1", "--layers", "gat", "--out", str(tmp_path / "c")]
+    assert main([*argv, "--splits", "0-2"]) == 0
+    run = tmp_path / "c" / "gat" / "split_1" / "run_0" / "final.json"
+    written = run.read_bytes()
+    assert main([*argv, "--splits", "0-1"]) == 0  # fewer: read, not run again
+    assert run.read_bytes() == written
+    assert "| gat | " in capsys.readouterr().out
+    assert main([*argv, "--splits", "0-3"]) == 0 and run.read_bytes() == written  # more: one new run
+    assert read_json(tmp_path / "c" / "compare.json")["rows"][0]["runs"] == 4
+    assert main([*argv, "--splits", "0-1", "--epochs", "3"]) == 1  # another setting still is refused
+    assert "epochs 2 there, 3 here" in capsys.readouterr().err
 
 
 def test_ogb_refuses_another_layers_folder(tmp_path, capsys):

@@ -79,10 +79,12 @@ class DiagnosticsReport:
                 parts.append(f"drift={head.drift_share:.3f}")
                 if head.uniformity:
                     u = head.uniformity
-                    parts.append(
-                        f"self={u['self_weight']:.3f} (uniform {u['uniform_self_weight']:.3f}) "
-                        f"|P-U|max={u['max_departure']:.3g}"
+                    kept = (
+                        f"self={u['self_weight']:.3f} (uniform {u['uniform_self_weight']:.3f})"
+                        if u["nodes_with_self_loop"]
+                        else "self=none (no self-loops: the ego is outside the softmax, e.g. -sep)"
                     )
+                    parts.append(f"{kept} |P-U|max={u['max_departure']:.3g}")
                 if head.spectrum:
                     gap = head.spectrum["spectral_gap"]  # |gap| < 1e-6: eigenvalue 1 repeated (to eigensolver accuracy)
                     parts.append(f"gap={0.0 if abs(gap) < 1e-6 else gap:.4g} zero_modes={head.spectrum['near_zero']}")

@@ -125,7 +125,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     The depth is ``--num-layers`` everywhere; ``--layers`` means one thing, the attention
     kinds that ``compare`` and ``paper`` run (``train`` and ``ogb`` take one, ``--layer``).
     """
-    groups = {**TASK_DEFAULTS, **{f"mesh --arch {a}": d for a, d in ARCH_DEFAULTS.items()}}
+    arch_task = {"diffusion": "mesh", "residual": "node"}
+    groups = {**TASK_DEFAULTS, **{f"{arch_task[a]} --arch {a}": d for a, d in ARCH_DEFAULTS.items()}}
     defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in groups.items())
     data = parser.add_argument_group("data")
     data.add_argument("--task", choices=TASKS, default="node", help="node | mesh | graph (default: node)")
@@ -176,8 +177,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     model.add_argument(
         "--arch",
         choices=ARCHS,
-        help="mesh task: diffusion (heat diffusion + attention + MLP blocks, the default for meshes) or attention "
-        "(a stack of attention layers, the only choice for node and graph tasks)",
+        help="attention: a stack of attention layers (the default for node and graph tasks); mesh task: diffusion "
+        "(heat diffusion + attention + MLP blocks, the default for meshes); node task: residual (Platonov et al.'s "
+        "pre-norm residual backbone; --hidden is then the model width, published defaults below)",
+    )
+    model.add_argument(
+        "--sep",
+        action=argparse.BooleanOptionalAction,
+        help="--arch residual: keep each node out of its own softmax and give it a path of its own beside the "
+        "neighbours' message (ego/neighbour separation, default: on); --no-sep: one softmax with self-loops",
     )
     model.add_argument(
         "--gradient-features",
@@ -191,14 +199,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
             help="attention layer; none: no attention (diffusion blocks only, or an MLP in place of an attention "
             "stack). Default: none for the mesh diffusion network (best on the RNA validation meshes), gat otherwise",
         )
-    model.add_argument("--hidden", type=_positive_int, help="channels per head of the hidden layers")
+    model.add_argument(
+        "--hidden", type=_positive_int, help="channels per head of the hidden layers (--arch residual: the model width)"
+    )
     model.add_argument("--heads", type=_positive_int, help="heads of the hidden layers")
     model.add_argument("--num-layers", type=_positive_int, help="number of attention layers (mesh diffusion: blocks)")
     if with_layer:  # a clear message for the old spelling of the depth
         model.add_argument("--layers", type=_depth_is_num_layers, help=argparse.SUPPRESS)
     model.add_argument("--dropout", type=float, help="dropout on features and attention weights")
-    model.add_argument("--lr", type=float, help="Adam learning rate")
-    model.add_argument("--weight-decay", type=float, help="Adam weight decay")
+    model.add_argument("--lr", type=float, help="Adam (--arch residual: AdamW) learning rate")
+    model.add_argument("--weight-decay", type=float, help="Adam (--arch residual: AdamW, decoupled) weight decay")
     model.add_argument("--lr-step", type=int, help="halve the learning rate every N epochs (0: never)")
     model.add_argument(
         "--time-scale",
@@ -216,12 +226,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         type=float,
         help="weight decay of metric attention's f and log t (default: --weight-decay)",
     )
-    model.add_argument("--epochs", type=_positive_int, default=200, help="maximum epochs (default 200)")
+    model.add_argument(
+        "--epochs", type=_positive_int, help="maximum epochs (full-batch: steps) (default 200; --arch residual 1000)"
+    )
     model.add_argument(
         "--patience",
         type=_positive_int,
-        default=100,
-        help="stop after this many epochs with neither a better val metric nor a lower val loss (default 100)",
+        help="stop after this many epochs with neither a better val metric nor a lower val loss "
+        "(default 100; --arch residual 1000: no early stop)",
     )
     model.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     model.add_argument(
@@ -279,6 +291,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "root_weight": args.root_weight,
         "split": args.split,
         "splits": args.splits,
+        "sep": args.sep,
     }
     values.update(overrides)
     return TrainConfig(**values).resolved()  # type: ignore[arg-type]

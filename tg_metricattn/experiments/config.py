@@ -43,7 +43,8 @@ TASKS = ("node", "mesh", "graph")
 LAYER_NAMES = tuple(LAYERS)
 #: ``--layer none``: no attention (the diffusion-only mesh network)
 #: ``attention``: a stack of attention layers (every task); ``diffusion``: the mesh diffusion-attention net
-ARCHS = ("attention", "diffusion")
+#: ``residual``: Platonov et al.'s pre-norm residual backbone (node task)
+ARCHS = ("attention", "diffusion", "residual")
 
 #: Per-task values for the fields left as ``None`` on the command line.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -51,9 +52,25 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mesh": {"hidden": 16, "heads": 4, "layers": 4, "dropout": 0.1, "lr": 0.005, "weight_decay": 0.0, "lr_step": 0},
     "graph": {"hidden": 16, "heads": 4, "layers": 3, "dropout": 0.1, "lr": 0.001, "weight_decay": 0.0, "lr_step": 0},
 }
+for _defaults in TASK_DEFAULTS.values():
+    _defaults.update(epochs=200, patience=100)
 #: Values of an architecture that override its task's defaults (DiffusionNet's RNA setting for meshes).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "diffusion": {"hidden": 32, "heads": 4, "layers": 4, "dropout": 0.5, "lr": 0.001, "lr_step": 50},
+    # Platonov et al. (ICLR 2023): width 512 (hidden is the model width here), AdamW 3e-5 without
+    # weight decay, 1000 full-batch steps, selection on validation (patience = steps: no early stop)
+    "residual": {
+        "hidden": 512,
+        "heads": 8,
+        "layers": 5,
+        "dropout": 0.2,
+        "lr": 3e-5,
+        "weight_decay": 0.0,
+        "lr_step": 0,
+        "epochs": 1000,
+        "patience": 1000,
+        "sep": True,
+    },
 }
 
 #: Node datasets whose features are row-normalised unless ``--no-normalize-features`` (GAT's protocol).
@@ -105,6 +122,11 @@ class TrainConfig:
     ``root_weight`` gives every attention layer a learned skip term of x_i (``True``), none
     (``False``), or leaves each layer's default (``None``: only dot attention has one).
     ``layer='none'`` replaces every attention layer by a per-node linear map (an MLP).
+    ``arch='residual'`` (node task) is Platonov et al.'s backbone
+    (:class:`~tg_metricattn.models.ResidualAttentionNet`): ``hidden`` is then the model width
+    (a multiple of ``heads``), ``layers`` the residual blocks, ``sep`` (default ``True``) keeps
+    each node out of its own softmax, the optimiser is AdamW, and the defaults are the
+    published ones (width 512, 8 heads, 5 blocks, dropout 0.2, lr 3e-5, 1000 steps, no early stop).
     ``split`` chooses one of a node dataset's published splits (the seed of the random split
     of a dataset without one); ``splits`` lists several: the runs are repeated for each, in
     ``out/split_<k>/run_<seed>``, and summarised over splits × seeds.
@@ -120,8 +142,8 @@ class TrainConfig:
     dropout: float | None = None
     lr: float | None = None
     weight_decay: float | None = None
-    epochs: int = 200
-    patience: int = 100
+    epochs: int | None = None
+    patience: int | None = None
     seed: int = 0
     runs: int = 1
     device: str = "cpu"
@@ -146,6 +168,7 @@ class TrainConfig:
     root_weight: bool | None = None
     split: int = 0
     splits: list[int] | None = None
+    sep: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, str):  # "xyz,hks" from the command line or an older config.json
@@ -184,6 +207,20 @@ class TrainConfig:
             raise ValueError(f"--arch must be one of {ARCHS}, got {self.arch!r}.")
         if self.arch == "diffusion" and self.task != "mesh":
             raise ValueError(f"--arch diffusion is a mesh network (--task mesh), got --task {self.task}.")
+        if self.arch == "residual":
+            if self.task != "node":
+                raise ValueError(f"--arch residual is a node classifier (--task node), got --task {self.task}.")
+            if self.batch_size:
+                raise ValueError("--arch residual trains full-batch, as Platonov et al.: drop --batch-size.")
+            if self.root_weight is not None:
+                raise ValueError("--root-weight has no place in --arch residual: each block is a residual already.")
+        elif self.sep is not None:
+            raise ValueError("--sep/--no-sep belongs to the residual backbone (--arch residual).")
+        if self.arch == "residual" and self.hidden is not None and self.heads is not None and self.hidden % self.heads:
+            raise ValueError(
+                f"--arch residual: --hidden {self.hidden} is the model width and must be a multiple of --heads "
+                f"{self.heads} (each head gets hidden / heads channels)."
+            )
         diffusion = self.arch == "diffusion" or (self.arch is None and self.task == "mesh")
         if self.gradient_features and not diffusion:
             raise ValueError(
@@ -191,9 +228,9 @@ class TrainConfig:
             )
         if self.layer is not None and self.layer not in (*LAYER_NAMES, NO_LAYER):
             raise ValueError(f"layer must be one of {(*LAYER_NAMES, NO_LAYER)}, got {self.layer!r}.")
-        positive = {"epochs": self.epochs, "patience": self.patience, "runs": self.runs, "eigenpairs": self.eigenpairs}
+        positive = {"runs": self.runs, "eigenpairs": self.eigenpairs}
         positive |= {"train_per_class": self.train_per_class, "val_per_class": self.val_per_class}
-        for key in ("hidden", "heads", "layers"):
+        for key in ("hidden", "heads", "layers", "epochs", "patience"):
             if getattr(self, key) is not None:
                 positive[key] = getattr(self, key)
         for key, value in positive.items():

@@ -135,15 +135,17 @@ class RunState:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with ``config.lr`` and weight decay; metric attention's f and log t in a group of their own
-    when ``metric_weight_decay`` differs (one group otherwise: older checkpoints' optimizer state fits)."""
+    """Adam with ``config.lr`` and weight decay (AdamW, decoupled decay, for ``arch='residual'`` as
+    Platonov et al.); metric attention's f and log t in a group of their own when
+    ``metric_weight_decay`` differs (one group otherwise: older checkpoints' optimizer state fits)."""
     metric_decay = config.weight_decay if config.metric_weight_decay is None else config.metric_weight_decay
     params = (
         model.parameters()
         if metric_decay == config.weight_decay
         else metric_parameter_groups(model, config.weight_decay, metric_decay)
     )
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    adam = torch.optim.AdamW if config.arch == "residual" else torch.optim.Adam
+    return adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _restore(
@@ -348,8 +350,9 @@ def summarize(finals: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-#: Settings a resumed results folder may change: more runs, another checkpoint interval.
-_FREE_SETTINGS = ("runs", "checkpoint_every")
+#: Settings a resumed results folder may change: more (or fewer) runs or splits, another checkpoint
+#: interval; every run folder holds one seed on one split, whose settings must still agree.
+_FREE_SETTINGS = ("runs", "splits", "checkpoint_every")
 
 #: What ``tgma train`` writes into a results folder (:func:`remove_results` removes these only).
 RESULT_NAME = re.compile(r"run_-?\d+|split_\d+|summary\.json|config\.json")

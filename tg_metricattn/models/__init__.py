@@ -1,5 +1,6 @@
-"""Networks built from the layers: attention stacks (nodes, meshes, graphs), the mesh
-diffusion-attention net, and IPN for vector data (the metric-attention paper).
+"""Networks built from the layers: attention stacks (nodes, meshes, graphs), Platonov et al.'s
+residual node backbone, the mesh diffusion-attention net, and IPN for vector data (the
+metric-attention paper).
 
 Import models from here without the command line::
 
@@ -12,6 +13,7 @@ from tg_metricattn.models.ipn import IPN
 from tg_metricattn.models.layer_registry import LAYERS, NO_LAYER, count_parameters, layer_class
 from tg_metricattn.models.no_attention import NoAttention
 from tg_metricattn.models.parameter_groups import metric_parameter_groups
+from tg_metricattn.models.residual_attention_net import FeedForward, ResidualAttentionNet
 
 __all__ = [
     "IPN",
@@ -20,7 +22,9 @@ __all__ = [
     "AttentionNet",
     "DiffusionAttentionBlock",
     "DiffusionAttentionNet",
+    "FeedForward",
     "NoAttention",
+    "ResidualAttentionNet",
     "count_parameters",
     "layer_class",
     "metric_parameter_groups",
