@@ -84,7 +84,7 @@ def test_compare_trains_every_kind_in_the_backbone_and_diagnose_reads_it(tmp_pat
     capsys.readouterr()
     assert main(["diagnose", "--checkpoint", str(out / "metric" / "run_0"), "--num-eigs", "0"]) == 0
     summary = capsys.readouterr().out
-    assert summary.count("self=none (no self-loops") == 4  # 2 blocks x 2 heads, none with a self weight
+    assert summary.count("self=none (no self-loops)") == 4  # 2 blocks x 2 heads, none with a self weight
     assert "t*=" in summary and "nan" not in summary
 
 

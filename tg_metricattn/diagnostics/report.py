@@ -82,7 +82,7 @@ class DiagnosticsReport:
                     kept = (
                         f"self={u['self_weight']:.3f} (uniform {u['uniform_self_weight']:.3f})"
                         if u["nodes_with_self_loop"]
-                        else "self=none (no self-loops: the ego is outside the softmax, e.g. -sep)"
+                        else "self=none (no self-loops)"
                     )
                     parts.append(f"{kept} |P-U|max={u['max_departure']:.3g}")
                 if head.spectrum:
