@@ -8,6 +8,16 @@ For a target node i with incoming edges j -> i (after optional self-loops), per 
 
 then heads are concatenated (``concat=True``) or averaged, an optional root/residual
 term of x_i is added, and finally a bias. A node without incoming edges aggregates to 0.
+
+Density normalisation (Coifman & Lafon's α, ``density_exponent``): the kernel
+K_ij = exp(s_ij) is divided by q_i^α q_j^α, q_j = sum_k K_jk, before the row
+normalisation. q_i cancels in the row, so
+
+    a_ij = softmax_j(s_ij - α_h log q_j),
+
+one per-node term (node j's log-partition over its own incoming edges) and no extra
+memory per edge beyond the scores. α = 0 is plain attention (generator Δ + 2∇log p·∇,
+a drift towards high sampling density), α = 1 removes the density (Δ of the metric alone).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
 from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
-from tg_metricattn.layers.edge_softmax import edge_softmax
+from tg_metricattn.layers.edge_softmax import edge_softmax, log_partition
 from tg_metricattn.layers.graph_cache import GRAPH_CACHE
 from tg_metricattn.layers.graph_input import (
     Adjacency,
@@ -67,6 +77,12 @@ class AttentionConv(MessagePassing):
             tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
             ``"auto"`` (default) takes ``"csr"`` for float32/float64 features in eager
             mode and ``"scatter"`` under ``torch.compile`` or for other dtypes.
+        density_exponent: Coifman & Lafon's α in [0, 1] (module docstring): 0 (default)
+            is attention as it is, 1 removes the sampling density from the limit operator.
+            Only for graphs whose sources are the targets (a pair ``(x_src, x_dst)`` is
+            refused).
+        learn_density_exponent: learn α per head (parameter ``density_exponent_param``,
+            started at ``density_exponent`` and clamped to [0, 1] where it is used).
         cache_graph: on the ``"csr"`` path, keep the sorted graph of a ``[2, E]``
             edge-index tensor (with its self-loops and transposed pattern) in the shared
             :data:`~tg_metricattn.layers.graph_cache.GRAPH_CACHE` and reuse it while the
@@ -99,6 +115,8 @@ class AttentionConv(MessagePassing):
         validate: bool = True,
         propagation: str = "auto",
         cache_graph: bool = True,
+        density_exponent: float = 0.0,
+        learn_density_exponent: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("aggr", "add")
@@ -111,6 +129,12 @@ class AttentionConv(MessagePassing):
             raise ValueError(f"dropout must lie in [0, 1); got {dropout!r}.")
         if propagation not in PROPAGATIONS:
             raise ValueError(f"propagation must be one of {PROPAGATIONS}; got {propagation!r}.")
+        if isinstance(density_exponent, bool) or not isinstance(density_exponent, (int, float)):
+            raise ValueError(f"density_exponent must be a number in [0, 1]; got {density_exponent!r}.")
+        if not 0.0 <= density_exponent <= 1.0:
+            raise ValueError(
+                f"density_exponent must lie in [0, 1] (Coifman & Lafon's alpha); got {density_exponent!r}."
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.heads = heads
@@ -121,6 +145,10 @@ class AttentionConv(MessagePassing):
         self.validate = validate
         self.propagation = propagation
         self.cache_graph = cache_graph
+        self.density_exponent = float(density_exponent)
+        self.learn_density_exponent = learn_density_exponent
+        if learn_density_exponent:  # only these layers carry it: the others' state_dicts stay PyG's
+            self.density_exponent_param = Parameter(torch.full((heads,), self.density_exponent))
 
     def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
         """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
@@ -141,6 +169,15 @@ class AttentionConv(MessagePassing):
             self.res.reset_parameters()
         if getattr(self, "bias", None) is not None:
             zeros(self.bias)
+        if self.learn_density_exponent:
+            with torch.no_grad():
+                self.density_exponent_param.fill_(self.density_exponent)
+
+    def density_exponents(self) -> Tensor | float:
+        """α per head (``[heads]``, clamped to [0, 1]) when learned, else the fixed α."""
+        if self.learn_density_exponent:
+            return self.density_exponent_param.clamp(0.0, 1.0)
+        return self.density_exponent
 
     @property
     def total_out_channels(self) -> int:
@@ -217,6 +254,15 @@ class AttentionConv(MessagePassing):
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
         if self.check_finite:
             check_finite_scores(scores)
+        if self.learn_density_exponent or self.density_exponent:
+            if x_src is not x_dst or graph.num_sources != graph.num_targets:
+                raise ValueError(
+                    "density_exponent needs a graph whose sources are its targets (q_j is node j's own partition "
+                    "over its incoming edges); got bipartite input: pass one feature tensor x, or density_exponent=0."
+                )
+            alpha_h = self.density_exponents()
+            alpha_h = alpha_h.to(scores.dtype) if isinstance(alpha_h, Tensor) else alpha_h
+            scores = scores - alpha_h * log_partition(scores, target, graph.num_targets).index_select(0, source)
         alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype)
         dropped = F.dropout(alpha, p=self.dropout, training=self.training)
         if csr_graph is not None:
@@ -294,6 +340,10 @@ class AttentionConv(MessagePassing):
             settings["propagation"] = self.propagation
         if getattr(self, "residual", False):
             settings["residual"] = True
+        if self.density_exponent:
+            settings["density_exponent"] = self.density_exponent
+        if self.learn_density_exponent:
+            settings["learn_density_exponent"] = True
         return settings
 
     def __repr__(self) -> str:

@@ -64,3 +64,20 @@ def edge_softmax(scores: Tensor, target: Tensor, num_targets: int, dtype: torch.
     if scores.numel() == 0:
         return scores.to(dtype)
     return _EdgeSoftmax.apply(scores, target, num_targets, dtype)
+
+
+def log_partition(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
+    """``log q_i = log sum_k exp(s_ik)`` over each target's incoming edges, ``[num_targets, H]``.
+
+    The per-target maximum is subtracted before the exponential (and detached: the value,
+    hence the gradient, does not depend on it); a target without incoming edges gets 0.
+    """
+    shape = (num_targets, *scores.shape[1:])
+    index = target.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
+    row_max = scores.detach().new_zeros(shape).scatter_reduce_(0, index, scores.detach(), "amax", include_self=False)
+    shifted = (scores - row_max.index_select(0, target)).exp()
+    row_sum = shifted.new_zeros(shape).index_add(0, target, shifted)
+    received = torch.zeros(num_targets, dtype=torch.bool, device=scores.device)
+    received[target] = True
+    row_sum = torch.where(received.view(-1, *([1] * (scores.dim() - 1))), row_sum, torch.ones_like(row_sum))
+    return row_sum.log() + torch.where(received.view(-1, *([1] * (scores.dim() - 1))), row_max, 0.0)
