@@ -222,6 +222,18 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "default: each layer's own (only dot has one)",
     )
     model.add_argument(
+        "--density-exponent",
+        type=float,
+        default=0.0,
+        help="Coifman & Lafon's alpha in [0, 1] for every attention layer: softmax_j(s_ij - alpha log q_j); "
+        "0 (default) attention as it is, 1 removes the sampling density from its limit operator",
+    )
+    model.add_argument(
+        "--learn-density-exponent",
+        action="store_true",
+        help="learn alpha per head (started at --density-exponent, kept in [0, 1])",
+    )
+    model.add_argument(
         "--metric-weight-decay",
         type=float,
         help="weight decay of metric attention's f and log t (default: --weight-decay)",
@@ -292,6 +304,8 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "split": args.split,
         "splits": args.splits,
         "sep": args.sep,
+        "density_exponent": args.density_exponent,
+        "learn_density_exponent": args.learn_density_exponent,
     }
     values.update(overrides)
     return TrainConfig(**values).resolved()  # type: ignore[arg-type]

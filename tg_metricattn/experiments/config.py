@@ -122,6 +122,8 @@ class TrainConfig:
     ``root_weight`` gives every attention layer a learned skip term of x_i (``True``), none
     (``False``), or leaves each layer's default (``None``: only dot attention has one).
     ``layer='none'`` replaces every attention layer by a per-node linear map (an MLP).
+    ``density_exponent`` (Coifman & Lafon's α in [0, 1]) and ``learn_density_exponent`` reach
+    every attention layer (:class:`~tg_metricattn.layers.AttentionConv`); full-batch only.
     ``arch='residual'`` (node task) is Platonov et al.'s backbone
     (:class:`~tg_metricattn.models.ResidualAttentionNet`): ``hidden`` is then the model width
     (a multiple of ``heads``), ``layers`` the residual blocks, ``sep`` (default ``True``) keeps
@@ -169,6 +171,8 @@ class TrainConfig:
     split: int = 0
     splits: list[int] | None = None
     sep: bool | None = None
+    density_exponent: float = 0.0
+    learn_density_exponent: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.features, str):  # "xyz,hks" from the command line or an older config.json
@@ -220,6 +224,18 @@ class TrainConfig:
             raise ValueError(
                 f"--arch residual: --hidden {self.hidden} is the model width and must be a multiple of --heads "
                 f"{self.heads} (each head gets hidden / heads channels)."
+            )
+        density = self.density_exponent or self.learn_density_exponent
+        if not 0.0 <= self.density_exponent <= 1.0:
+            raise ValueError(
+                f"--density-exponent must be in [0, 1] (Coifman & Lafon's alpha), got {self.density_exponent}."
+            )
+        if density and self.layer == NO_LAYER:
+            raise ValueError("--density-exponent normalises attention: --layer none has none.")
+        if density and self.task == "node" and self.batch_size:
+            raise ValueError(
+                "--density-exponent needs full-batch training: sampled mini-batches are bipartite "
+                "(q_j is node j's own partition); drop --batch-size."
             )
         diffusion = self.arch == "diffusion" or (self.arch is None and self.task == "mesh")
         if self.gradient_features and not diffusion:
@@ -289,6 +305,9 @@ class TrainConfig:
         kwargs = time_scale_kwargs(self.layer, self.time_scale)
         if self.root_weight is not None and self.layer in LAYERS:
             kwargs[LAYERS[self.layer].skip_argument] = self.root_weight
+        if self.density_exponent or self.learn_density_exponent:  # absent otherwise: older configs build alike
+            kwargs["density_exponent"] = self.density_exponent
+            kwargs["learn_density_exponent"] = self.learn_density_exponent
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:
