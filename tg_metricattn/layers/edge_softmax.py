@@ -70,14 +70,11 @@ def log_partition(scores: Tensor, target: Tensor, num_targets: int) -> Tensor:
     """``log q_i = log sum_k exp(s_ik)`` over each target's incoming edges, ``[num_targets, H]``.
 
     The per-target maximum is subtracted before the exponential (and detached: the value,
-    hence the gradient, does not depend on it); a target without incoming edges gets 0.
+    hence the gradient, does not depend on it). A target with edges has a sum >= 1 (its
+    maximum contributes exp(0)); one without keeps maximum 0 and sum 0, clamped to 1: log q = 0.
     """
     shape = (num_targets, *scores.shape[1:])
     index = target.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
     row_max = scores.detach().new_zeros(shape).scatter_reduce_(0, index, scores.detach(), "amax", include_self=False)
     shifted = (scores - row_max.index_select(0, target)).exp()
-    row_sum = shifted.new_zeros(shape).index_add(0, target, shifted)
-    received = torch.zeros(num_targets, dtype=torch.bool, device=scores.device)
-    received[target] = True
-    row_sum = torch.where(received.view(-1, *([1] * (scores.dim() - 1))), row_sum, torch.ones_like(row_sum))
-    return row_sum.log() + torch.where(received.view(-1, *([1] * (scores.dim() - 1))), row_max, 0.0)
+    return shifted.new_zeros(shape).index_add(0, target, shifted).clamp_min(1.0).log() + row_max
