@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 from tests.dataset_fixtures import write_ogbn_arxiv, write_platonov_npz
 from tg_metricattn.atomic_files import atomic_write_json, read_json
 from tg_metricattn.experiments.cli import main
+from tg_metricattn.experiments.run_folder import check_out_folder
 
 QUICK = ["--dataset", "csbm", "--epochs", "2", "--heads", "2", "--hidden", "4", "--no-progress"]
 
@@ -151,6 +154,38 @@ def test_every_command_refuses_an_out_that_is_a_file(tmp_path, capsys, argv):
     assert a_file.read_text() == "keep"
     assert main([*argv, "--out", str(a_file / "below")]) == 1
     assert "is a file" in capsys.readouterr().err
+
+
+def _check_concurrently(root: Path, count: int, refusals) -> None:
+    for i in range(count):
+        try:
+            check_out_folder(root / f"d{i}")
+        except ValueError:
+            with refusals.get_lock():
+                refusals.value += 1
+
+
+def test_out_check_beside_another_process_checking_the_same_folders(tmp_path):
+    """The ranks of a torchrun job check the same --out at once; CI caught rank 1 refusing a folder that
+    rank 0's check had made to probe it. Two processes checking the same 3000 new folders: no refusal,
+    nothing left behind."""
+    context = multiprocessing.get_context("fork")
+    refusals = context.Value("i", 0)
+    workers = [context.Process(target=_check_concurrently, args=(tmp_path, 3000, refusals)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert refusals.value == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_check_refuses_a_name_too_long_for_the_file_system(tmp_path, capsys):
+    long_name = "x" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)
+    assert main(["train", *QUICK, "--out", str(tmp_path / long_name / "run")]) == 1
+    assert "cannot be created (File name too long)" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
 
 
 def test_resume_refuses_options_that_contradict_the_run(tmp_path, capsys):

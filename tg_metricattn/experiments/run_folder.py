@@ -68,26 +68,23 @@ def lock_run_folder(path: str | os.PathLike) -> Iterator[None]:
 
 def check_out_folder(out: str | os.PathLike, option: str = "--out") -> None:
     """Raise a one-line ``ValueError`` naming ``option`` when ``out`` is a file or cannot be created or
-    written; leaves nothing behind (a folder created to check that it can be is removed again)."""
+    written.
+
+    Nothing is created to find out (the nearest existing folder must be writable), so the check leaves
+    nothing behind and is safe beside other processes checking the same ``out`` at once (the ranks of a
+    torchrun job)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
+    try:
+        is_file = out.exists() and not out.is_dir()
+        existing = next(p for p in (out, *out.parents) if p.exists())  # the chain ends at '.' or '/'
+    except OSError as error:  # a name longer than the file system allows, a loop of links...
+        raise ValueError(f"{option} {str(out)!r} cannot be created ({error.strerror or error}).") from None
+    if is_file:
         raise ValueError(f"{option} {str(out)!r} is a file, not a folder.")
-    existing = next(p for p in (out, *out.parents) if p.exists())  # the chain ends at '.' or '/'
     if not existing.is_dir():
         raise ValueError(f"{option} {str(out)!r} cannot be created: {str(existing)!r} is a file.")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {str(out)!r} cannot be written ({str(existing)!r} is not writable).")
-    missing = [p for p in (out, *out.parents) if not p.exists()]
-    created: list[Path] = []
-    try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            created.append(folder)
-    except OSError as error:
-        raise ValueError(f"{option} {str(out)!r} cannot be created ({error.strerror or error}).") from None
-    finally:
-        for folder in reversed(created):
-            folder.rmdir()
 
 
 def require_same_settings(
