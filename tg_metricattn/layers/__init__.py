@@ -1,6 +1,6 @@
 """Attention layers (one shared propagation, four scores); heat diffusion and gradient features on meshes."""
 
-from tg_metricattn.layers.attention_conv import AttentionConv
+from tg_metricattn.layers.attention_conv import Attention, AttentionConv
 from tg_metricattn.layers.distance_attn_conv import DistanceAttnConv
 from tg_metricattn.layers.dot_attn_conv import DotAttnConv
 from tg_metricattn.layers.edge_softmax import edge_softmax
@@ -11,6 +11,7 @@ from tg_metricattn.layers.spatial_gradient_features import SpatialGradientFeatur
 from tg_metricattn.layers.spectral_heat_diffusion import SpectralHeatDiffusion
 
 __all__ = [
+    "Attention",
     "AttentionConv",
     "DistanceAttnConv",
     "DotAttnConv",

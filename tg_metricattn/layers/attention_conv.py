@@ -22,6 +22,7 @@ a drift towards high sampling density), α = 1 removes the density (Δ of the me
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import torch
@@ -51,6 +52,28 @@ from tg_metricattn.layers.score_terms import ScoreTerms, edge_scores
 from tg_metricattn.layers.sparse_kernels import SUPPORTED_DTYPES, aggregate
 
 PROPAGATIONS = ("auto", "csr", "scatter")
+
+
+@dataclass
+class Attention:
+    """The attention weights of one call and the graph they live on.
+
+    Attributes:
+        weights: ``[E', H]`` normalised weights a_ij (rows of P_h sum to 1 over each target's
+            incoming edges), target-major on the CSR path, in ``graph.edge_index`` order otherwise.
+        graph: the validated graph, with the self-loops the layer adds.
+        csr_graph: its target-major CSR form on the sparse-kernel path, else ``None``.
+    """
+
+    weights: Tensor
+    graph: Graph
+    csr_graph: CSRGraph | None
+
+    def edge_order_weights(self) -> Tensor:
+        """``weights`` in the order of ``graph.edge_index`` (as ``return_attention_weights`` gives them)."""
+        if self.csr_graph is None:
+            return self.weights
+        return self.weights.new_empty(self.weights.shape).index_copy_(0, self.csr_graph.order, self.weights)
 
 
 class AttentionConv(MessagePassing):
@@ -241,6 +264,41 @@ class AttentionConv(MessagePassing):
         Returns:
             ``[N_dst, heads * out_channels]`` (or ``[N_dst, out_channels]`` if not ``concat``).
         """
+        attention, value, x_dst = self._attend(x, edge_index, size)
+        dropped = F.dropout(attention.weights, p=self.dropout, training=self.training)
+        out = self.apply_attention(attention, value, dropped)
+        out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
+        root = self.root_term(x_dst)
+        if root is not None:
+            out = out + root
+        if getattr(self, "bias", None) is not None:
+            out = out + self.bias
+        if return_attention_weights:
+            return out, attention_in_layout(attention.graph, attention.edge_order_weights())
+        return out
+
+    def attention(self, x: NodeFeatures, edge_index: Adjacency, size: tuple[int, int] | None = None) -> Attention:
+        """The propagation P_h of ``x`` on ``edge_index`` (self-loops added as the layer adds them), before
+        dropout: what :meth:`forward` applies to the values once, and what a flow applies many times
+        (:meth:`apply_attention`). Inputs as :meth:`forward`."""
+        return self._attend(x, edge_index, size)[0]
+
+    def apply_attention(self, attention: Attention, value: Tensor, weights: Tensor | None = None) -> Tensor:
+        """``out[i, h] = sum_{j -> i} a_ij value[j, h]``: ``[N_src, H, C] -> [N_dst, H, C]``.
+
+        ``weights`` (default ``attention.weights``) replaces the weights on the same edges, e.g. after
+        dropout. On the CSR path the backward keeps no ``E x H x C`` tensor.
+        """
+        weights = attention.weights if weights is None else weights
+        if attention.csr_graph is not None:
+            return aggregate(weights, value, attention.csr_graph)
+        size = (attention.graph.num_sources, attention.graph.num_targets)
+        return self.propagate(attention.graph.edge_index, value=value, alpha=weights, size=size)
+
+    def _attend(
+        self, x: NodeFeatures, edge_index: Adjacency, size: tuple[int, int] | None
+    ) -> tuple[Attention, Tensor, Tensor]:
+        """Validate the inputs, score the edges and normalise: ``(attention, values, x_dst)``."""
         validate = self.validate and not torch.compiler.is_compiling()
         x_src, x_dst = split_node_features(x, self.in_channels if validate else -1)
         if validate and not torch.is_autocast_enabled(x_src.device.type):
@@ -264,24 +322,7 @@ class AttentionConv(MessagePassing):
             alpha_h = alpha_h.to(scores.dtype) if isinstance(alpha_h, Tensor) else alpha_h
             scores = scores - alpha_h * log_partition(scores, target, graph.num_targets).index_select(0, source)
         alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype)
-        dropped = F.dropout(alpha, p=self.dropout, training=self.training)
-        if csr_graph is not None:
-            out = aggregate(dropped, value, csr_graph)
-            if return_attention_weights:  # back to the order of graph.edge_index
-                alpha = alpha.new_empty(alpha.shape).index_copy_(0, csr_graph.order, alpha)
-        else:
-            size = (graph.num_sources, graph.num_targets)
-            out = self.propagate(graph.edge_index, value=value, alpha=dropped, size=size)
-
-        out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
-        root = self.root_term(x_dst)
-        if root is not None:
-            out = out + root
-        if getattr(self, "bias", None) is not None:
-            out = out + self.bias
-        if return_attention_weights:
-            return out, attention_in_layout(graph, alpha)
-        return out
+        return Attention(alpha, graph, csr_graph), value, x_dst
 
     def _check_dtype(self, x_src: Tensor, x_dst: Tensor) -> None:
         weight = next(

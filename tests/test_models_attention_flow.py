@@ -1,0 +1,162 @@
+"""The attention flow model against the truth: the integrated flow is exp(T (P - I)) x(0) of the
+layer's own P (dense reference), Euler is exactly (I + τ(P - I))^K, gradients through T and the
+state are right, and the backward keeps no E x C tensor per step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.layer_cases import random_graph
+from tg_metricattn.flow_integration import integrate
+from tg_metricattn.models import AttentionFlowNet
+
+KINDS = ["gat", "dot", "l2", "metric"]
+
+
+def _dense_propagation(net: AttentionFlowNet, state: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    """P_h [H, N, N] of the flow's layer on ``state``, from the layer's own attention weights."""
+    _, (used, alpha) = net.conv(state, edge_index, return_attention_weights=True)
+    n = state.size(0)
+    dense = torch.zeros(net.heads, n, n, dtype=state.dtype)
+    for h in range(net.heads):
+        dense[h].index_put_((used[1], used[0]), alpha[:, h], accumulate=True)
+    return dense
+
+
+def _net(kind: str, method: str, dynamics: str = "linear", steps: int = 4, time: float = 2.5, **kwargs):
+    torch.manual_seed(3)
+    return AttentionFlowNet(kind, 5, 12, 3, heads=3, time=time, steps=steps, method=method, dynamics=dynamics, **kwargs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rk4_flow_converges_to_the_matrix_exponential_of_the_layers_generator(kind):
+    """x(T) = exp(T (P_h - I)) x_h(0) per head, with the error of a fourth-order method: halving τ
+    divides it by about 16 (a wrong RK4 coefficient leaves first or second order)."""
+    edge_index, gen = random_graph(14, 50, seed=1)
+    state = torch.randn(14, 12, generator=gen, dtype=torch.float64)
+    errors = []
+    for steps in (8, 16):
+        net = _net(kind, "rk4", steps=steps).double().eval()
+        P = _dense_propagation(net, state, edge_index)
+        assert torch.allclose(P.sum(-1), torch.ones(3, 14, dtype=torch.float64))  # a stochastic matrix per head
+        T = float(net.flow_time().detach())
+        groups = state.reshape(14, 3, 4)
+        expected = torch.stack([torch.matrix_exp(T * (P[h] - torch.eye(14))) @ groups[:, h] for h in range(3)], 1)
+        with torch.no_grad():
+            errors.append(float((net.flow(state, edge_index).reshape(14, 3, 4) - expected).abs().max()))
+    assert errors[1] < 1e-5
+    assert errors[0] / errors[1] > 10
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("propagation", ["csr", "scatter"])
+def test_euler_flow_is_the_power_of_the_step_matrix(kind, propagation):
+    edge_index, gen = random_graph(10, 40, seed=2)
+    net = _net(kind, "euler", steps=5, layer_kwargs={"propagation": propagation}).double().eval()
+    state = torch.randn(10, 12, generator=gen, dtype=torch.float64)
+    P = _dense_propagation(net, state, edge_index)
+    tau = float(net.flow_time()) / 5
+    groups = state.reshape(10, 3, 4)
+    step = (1 - tau) * torch.eye(10, dtype=torch.float64) + tau * P
+    expected = torch.stack([torch.linalg.matrix_power(step[h], 5) @ groups[:, h] for h in range(3)], 1)
+    assert torch.allclose(net.flow(state, edge_index).reshape(10, 3, 4), expected, atol=1e-12)
+
+
+def test_nonlinear_flow_recomputes_the_attention_of_the_current_state():
+    edge_index, gen = random_graph(9, 30, seed=4)
+    net = _net("metric", "euler", dynamics="nonlinear", steps=2, time=1.6).double().eval()
+    state = torch.randn(9, 12, generator=gen, dtype=torch.float64)
+    x = state.reshape(9, 3, 4)
+    for _ in range(2):
+        P = _dense_propagation(net, x.reshape(9, 12), edge_index)
+        x = x + 0.8 * (torch.einsum("hij,jhc->ihc", P, x) - x)
+    assert torch.allclose(net.flow(state, edge_index).reshape(9, 3, 4), x, atol=1e-12)
+    linear = _net("metric", "euler", dynamics="linear", steps=2, time=1.6).double().eval()
+    assert not torch.allclose(linear.flow(state, edge_index), net.flow(state, edge_index), atol=1e-6)
+
+
+@pytest.mark.parametrize("dynamics", ["linear", "nonlinear"])
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_gradients_through_the_state_the_time_and_the_layer(dynamics, method):
+    edge_index, gen = random_graph(7, 20, seed=5)
+    net = _net("metric", method, dynamics=dynamics, steps=2, time=1.2).double().eval()
+    state = torch.randn(7, 12, generator=gen, dtype=torch.float64, requires_grad=True)
+
+    def flow_of(s, log_time):
+        with torch.no_grad():
+            net.log_time.copy_(log_time.detach())
+        return net.flow(s, edge_index)
+
+    assert torch.autograd.gradcheck(lambda s: net.flow(s, edge_index), (state,))
+    # d/d log T through the integrator, against a central difference
+    (net.flow(state, edge_index) ** 2).sum().backward()
+    grad = float(net.log_time.grad)
+    base = float(net.log_time)
+    values = []
+    for delta in (1e-6, -1e-6):
+        with torch.no_grad():
+            net.log_time.fill_(base + delta)
+            values.append(float((net.flow(state, edge_index) ** 2).sum()))
+    assert grad == pytest.approx((values[0] - values[1]) / 2e-6, rel=1e-5)
+
+
+def test_the_backward_keeps_no_edge_by_channel_tensor():
+    """Saved for backward over a K-step flow: the K states (N x hidden) and P (E x H) once; the
+    gather path of PyG's propagate would keep E x H x C per step (checked below: the test can fail)."""
+    n, hidden, heads = 60, 64, 4
+    edge_index, gen = random_graph(n, 40 * n, seed=6)
+    x = torch.randn(n, 5, generator=gen)
+
+    def largest_saved(propagation: str) -> tuple[int, int]:
+        torch.manual_seed(0)
+        net = AttentionFlowNet("gat", 5, hidden, 3, heads=heads, steps=6, layer_kwargs={"propagation": propagation})
+        sizes: list[int] = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
+            net(x, edge_index).sum().backward()
+        return max(sizes), net.conv.attention(net.encode(x), edge_index).weights.size(0)
+
+    largest, edges = largest_saved("csr")
+    assert largest < edges * hidden / 2  # P: E x H, states: N x hidden
+    largest, edges = largest_saved("scatter")
+    assert largest >= edges * hidden  # messages: E x H x C
+
+
+def test_time_is_learned_positive_and_at_most_the_steps():
+    net = _net("gat", "euler", steps=4, time=3.0)
+    assert float(net.flow_time()) == pytest.approx(3.0)
+    with torch.no_grad():
+        net.log_time.fill_(math.log(50.0))
+    assert float(net.flow_time()) == 4.0  # step size T / K at most 1
+    net.reset_parameters()
+    assert float(net.flow_time()) == pytest.approx(3.0)
+    fixed = _net("gat", "euler", learn_time=False)
+    assert "log_time" not in dict(fixed.named_parameters()) and "log_time" in fixed.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layer": "none"}, "a flow needs attention"),
+        ({"hidden": 10}, "multiple of heads"),
+        ({"time": 5.0}, r"time must be a number in \(0, steps\]"),
+        ({"time": 0.0}, r"time must be a number in \(0, steps\]"),
+        ({"method": "dopri5"}, "method must be one of"),
+        ({"dynamics": "mixed"}, "dynamics must be one of"),
+        ({"steps": 0}, "steps must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_named(kwargs, message):
+    settings = {"layer": "gat", "in_channels": 5, "hidden": 12, "out_channels": 3, "heads": 3, "steps": 4, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        AttentionFlowNet(**settings)
+
+
+def test_the_integrator_on_a_scalar_ode():
+    """dx/dt = -x from 1 over T = 1: Euler (1 - 1/K)^K, RK4 within 1e-6 of e^-1 at K = 8."""
+    assert integrate(lambda x: -x, 1.0, 1.0, 4, "euler") == pytest.approx(0.75**4)
+    assert integrate(lambda x: -x, 1.0, 1.0, 8, "rk4") == pytest.approx(math.exp(-1), abs=1e-6)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        integrate(lambda x: -x, 1.0, 1.0, 0)
