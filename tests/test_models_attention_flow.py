@@ -17,13 +17,18 @@ KINDS = ["gat", "dot", "l2", "metric"]
 
 
 def _dense_propagation(net: AttentionFlowNet, state: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-    """P_h [H, N, N] of the flow's layer on ``state``, from the layer's own attention weights."""
-    _, (used, alpha) = net.conv(state, edge_index, return_attention_weights=True)
+    """P_h [H, N, N] of the flow's layer on ``state`` (the edges the flow uses), from the layer's own weights."""
+    _, (used, alpha) = net.conv(state, net._flow_edges(edge_index), return_attention_weights=True)
     n = state.size(0)
     dense = torch.zeros(net.heads, n, n, dtype=state.dtype)
     for h in range(net.heads):
         dense[h].index_put_((used[1], used[0]), alpha[:, h], accumulate=True)
     return dense
+
+
+def _generator(P: torch.Tensor) -> torch.Tensor:
+    """P_h - D_h, D_h = diag(row sums): -I on the nodes with neighbours, 0 on the others (they stay)."""
+    return P - torch.diag_embed(P.sum(-1))
 
 
 def _net(kind: str, method: str, dynamics: str = "linear", steps: int = 4, time: float = 2.5, **kwargs):
@@ -32,19 +37,22 @@ def _net(kind: str, method: str, dynamics: str = "linear", steps: int = 4, time:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_rk4_flow_converges_to_the_matrix_exponential_of_the_layers_generator(kind):
+@pytest.mark.parametrize("self_loops", [False, True])
+def test_rk4_flow_converges_to_the_matrix_exponential_of_the_layers_generator(kind, self_loops):
     """x(T) = exp(T (P_h - I)) x_h(0) per head, with the error of a fourth-order method: halving τ
     divides it by about 16 (a wrong RK4 coefficient leaves first or second order)."""
     edge_index, gen = random_graph(14, 50, seed=1)
     state = torch.randn(14, 12, generator=gen, dtype=torch.float64)
     errors = []
     for steps in (8, 16):
-        net = _net(kind, "rk4", steps=steps).double().eval()
+        net = _net(kind, "rk4", steps=steps, self_loops=self_loops).double().eval()
         P = _dense_propagation(net, state, edge_index)
-        assert torch.allclose(P.sum(-1), torch.ones(3, 14, dtype=torch.float64))  # a stochastic matrix per head
+        rows = P.sum(-1)
+        assert torch.allclose(rows, (rows > 0.5).double())  # rows sum to 1, or 0 for a node without neighbours
+        assert bool((torch.diagonal(P, dim1=1, dim2=2) > 0).all()) == self_loops
         T = float(net.flow_time().detach())
         groups = state.reshape(14, 3, 4)
-        expected = torch.stack([torch.matrix_exp(T * (P[h] - torch.eye(14))) @ groups[:, h] for h in range(3)], 1)
+        expected = torch.stack([torch.matrix_exp(T * _generator(P)[h]) @ groups[:, h] for h in range(3)], 1)
         with torch.no_grad():
             errors.append(float((net.flow(state, edge_index).reshape(14, 3, 4) - expected).abs().max()))
     assert errors[1] < 1e-5
@@ -60,7 +68,7 @@ def test_euler_flow_is_the_power_of_the_step_matrix(kind, propagation):
     P = _dense_propagation(net, state, edge_index)
     tau = float(net.flow_time()) / 5
     groups = state.reshape(10, 3, 4)
-    step = (1 - tau) * torch.eye(10, dtype=torch.float64) + tau * P
+    step = torch.eye(10, dtype=torch.float64) + tau * _generator(P)
     expected = torch.stack([torch.linalg.matrix_power(step[h], 5) @ groups[:, h] for h in range(3)], 1)
     assert torch.allclose(net.flow(state, edge_index).reshape(10, 3, 4), expected, atol=1e-12)
 
@@ -72,7 +80,7 @@ def test_nonlinear_flow_recomputes_the_attention_of_the_current_state():
     x = state.reshape(9, 3, 4)
     for _ in range(2):
         P = _dense_propagation(net, x.reshape(9, 12), edge_index)
-        x = x + 0.8 * (torch.einsum("hij,jhc->ihc", P, x) - x)
+        x = x + 0.8 * torch.einsum("hij,jhc->ihc", _generator(P), x)
     assert torch.allclose(net.flow(state, edge_index).reshape(9, 3, 4), x, atol=1e-12)
     linear = _net("metric", "euler", dynamics="linear", steps=2, time=1.6).double().eval()
     assert not torch.allclose(linear.flow(state, edge_index), net.flow(state, edge_index), atol=1e-6)
@@ -116,12 +124,21 @@ def test_the_backward_keeps_no_edge_by_channel_tensor():
         sizes: list[int] = []
         with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
             net(x, edge_index).sum().backward()
-        return max(sizes), net.conv.attention(net.encode(x), edge_index).weights.size(0)
+        return max(sizes), net.conv.attention(net.encode(x), net._flow_edges(edge_index)).weights.size(0)
 
     largest, edges = largest_saved("csr")
     assert largest < edges * hidden / 2  # P: E x H, states: N x hidden
     largest, edges = largest_saved("scatter")
     assert largest >= edges * hidden  # messages: E x H x C
+
+
+def test_a_node_without_neighbours_keeps_its_state():
+    edge_index = torch.tensor([[0, 1, 2, 2], [1, 0, 2, 0]])  # node 2 has only a self-loop, node 3 nothing
+    net = _net("l2", "rk4", steps=3).double().eval()
+    state = torch.randn(4, 12, dtype=torch.float64)
+    out = net.flow(state, edge_index)
+    assert torch.equal(out[2:], state[2:])
+    assert not torch.allclose(out[:2], state[:2])
 
 
 def test_time_is_learned_positive_and_at_most_the_steps():

@@ -38,6 +38,7 @@ from tg_metricattn.diagnostics.edge_lengths import (
     layer_embedding,
     learned_edge_lengths,
 )
+from tg_metricattn.diagnostics.flow_fit import FlowFit, fit_flow_times, flow_outputs
 from tg_metricattn.diagnostics.heat import (
     HeatConvergenceError,
     heat_apply,
@@ -75,6 +76,7 @@ __all__ = [
     "DiagnosticsReport",
     "DiffusionFit",
     "DistortionStats",
+    "FlowFit",
     "HeadReport",
     "HeatConvergenceError",
     "LayerReport",
@@ -95,8 +97,10 @@ __all__ = [
     "fibonacci_sphere",
     "fit_diffusion_time",
     "fit_diffusion_times",
+    "fit_flow_times",
     "fit_time_least_squares",
     "fit_time_probes",
+    "flow_outputs",
     "gaussian_propagation",
     "geometric_edge_lengths",
     "graph_laplacian",

@@ -22,6 +22,10 @@ and per layer the Dirichlet energies of its input (:mod:`~tg_metricattn.diagnost
 plus those of the model output. The learned times of every
 :class:`~tg_metricattn.layers.SpectralHeatDiffusion` layer are listed beside them, so the
 attention's fitted ``t*`` (``"cotangent"``) and the exact diffusion's times can be compared.
+For a flow model (:class:`~tg_metricattn.models.AttentionFlowNet`, which says so with
+``flow_settings``) the layer is diagnosed on the flow's initial state, and the report's
+``flow`` holds the fitted time of the whole flow per head against the learned T
+(:mod:`~tg_metricattn.diagnostics.flow_fit`).
 Nothing dense of size N x N is formed above ``dense_below`` nodes. Bipartite layers
 (``x`` a pair) are listed without diffusion numbers.
 """
@@ -42,6 +46,7 @@ from tg_metricattn.diagnostics.edge_lengths import (
     geometric_edge_lengths,
     learned_edge_lengths,
 )
+from tg_metricattn.diagnostics.flow_fit import fit_flow_times
 from tg_metricattn.diagnostics.laplacians import (
     LAPLACIAN_KINDS,
     ReferenceLaplacian,
@@ -137,6 +142,9 @@ def diagnose(
         model.inputs(data) if callable(getattr(model, "inputs", None)) else {"x": data.x, "edge_index": data.edge_index}
     )
     captured, output = capture_layer_inputs(model, **inputs)
+    flow = model.flow_settings() if callable(getattr(model, "flow_settings", None)) else None
+    if flow is not None:  # the flow calls its layer's attention(), not its forward: no hook sees it
+        captured = _in_eval_mode(model, lambda: model.diagnostic_inputs(**inputs))
     modules = dict(model.named_modules())
     layers, arrays, cache = [], {}, {}
     settings = (laplacians, num_eigs, num_probes, seed, bounds, spectra)
@@ -146,6 +154,9 @@ def diagnose(
         layers.append(report)
         if conformal is not None:
             arrays[name] = conformal
+    flow_report = None
+    if flow is not None:
+        flow_report = _diagnose_flow(flow, modules, captured, layers, data, settings)
     pos = getattr(data, "pos", None)
     out_ei = data.edge_index.detach().cpu()
     dirichlet_output = {}
@@ -159,9 +170,36 @@ def diagnose(
         seconds=time.perf_counter() - start,
         diffusion_times=times,
         arrays=arrays,
+        flow=flow_report,
         positions=None if pos is None else pos.detach().cpu().double().numpy(),
         faces=None if face is None else face.detach().cpu().numpy(),
     )
+
+
+def _in_eval_mode(model: nn.Module, call):
+    was_training = model.training
+    model.eval()
+    try:
+        return call()
+    finally:
+        model.train(was_training)
+
+
+def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data, settings: tuple) -> dict:
+    """The fitted time of the whole flow per head (:mod:`~tg_metricattn.diagnostics.flow_fit`) against
+    the learned T times the least-squares time of its generator (I - P ≈ t_ls L, first Laplacian):
+    the flow's time when P - I is a multiple of -L."""
+    laplacians, _, num_probes, seed, bounds, _ = settings
+    (name, (x, edge_index)), layer_report = next(iter(captured.items())), layers[0]
+    mats = propagation_matrix(modules[name], x, edge_index)
+    n = mats[0].shape[0]
+    reference = _laplacian_for(laplacians[0], _edge_index_of(edge_index, mats[0]), n, data)
+    fits = fit_flow_times(mats, reference, flow["time"], flow["steps"], flow["method"], x, num_probes, seed, bounds)
+    heads = []
+    for fit, head in zip(fits, layer_report.heads, strict=True):
+        t_step = head.fits[laplacians[0]]["t_least_squares"]
+        heads.append({**fit.to_dict(), "t_step": t_step, "time_times_t_step": flow["time"] * t_step})
+    return {**flow, "heads": heads}
 
 
 def _diagnose_layer(

@@ -44,6 +44,7 @@ __all__ = [
     "fit_time_least_squares",
     "fit_time_probes",
     "grid_minimum",
+    "output_residuals",
     "probe_residuals",
     "probe_signals",
     "time_grid",
@@ -142,11 +143,16 @@ def probe_residuals(mats: list, laplacian: ReferenceLaplacian | sp.spmatrix, pro
     for P in mats:
         same_size(P, L, "P", "L")
     X = as_signals(probes, L.shape[0], "probes")
+    return output_residuals([P @ X for P in mats], laplacian, X, times)
+
+
+def output_residuals(outputs: list[np.ndarray], laplacian: ReferenceLaplacian | sp.spmatrix, X, times) -> np.ndarray:
+    """``r_h(t_i) = ‖Y_h - exp(-t_i L) X‖_F / ‖X‖_F`` for operator outputs ``Y_h = Φ_h X`` ``[N, K]``: ``[H, T]``
+    (:func:`probe_residuals` with ``Φ_h = P_h``; any linear map of the probes, such as a whole flow)."""
     times = np.asarray(times, dtype=np.float64)
-    PX = [P @ X for P in mats]
-    squared = np.zeros((len(mats), times.size))
+    squared = np.zeros((len(outputs), times.size))
     for j, flow in enumerate(heat_curves(laplacian, X, times)):  # flow: [N, T]
-        for h, target in enumerate(PX):
+        for h, target in enumerate(outputs):
             squared[h] += ((target[:, j, None] - flow) ** 2).sum(axis=0)
     return np.sqrt(squared) / float(np.linalg.norm(X))
 

@@ -53,6 +53,7 @@ class DiagnosticsReport:
     seconds: float
     diffusion_times: dict[str, dict] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    flow: dict | None = None
     positions: np.ndarray | None = field(default=None, repr=False)
     faces: np.ndarray | None = field(default=None, repr=False)
 
@@ -93,6 +94,14 @@ class DiagnosticsReport:
                     if found < asked:
                         parts.append(f"(eigenpairs: {found} of {asked} converged)")
                 lines.append("  ".join(parts))
+        if self.flow is not None:
+            f = self.flow
+            lines.append(f"flow: T={f['time']:.4g} in {f['steps']} {f['method']} steps, {f['dynamics']} dynamics")
+            for h, head in enumerate(f["heads"]):
+                lines.append(
+                    f"flow[{h}]  {head['laplacian']}: t*={head['t_flow']:.4g} res={head['residual_flow']:.3f}  "
+                    f"(T x t_ls of I - P = {head['time_times_t_step']:.4g})"
+                )
         for name, times in self.diffusion_times.items():
             lines.append(
                 f"{name}: heat diffusion times t = {times['min']:.4g} .. {times['max']:.4g} "

@@ -24,6 +24,8 @@ from tg_metricattn.experiments.config import (
     TASKS,
     TrainConfig,
 )
+from tg_metricattn.flow_integration import FLOW_METHODS
+from tg_metricattn.models import FLOW_DYNAMICS
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -125,7 +127,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
     The depth is ``--num-layers`` everywhere; ``--layers`` means one thing, the attention
     kinds that ``compare`` and ``paper`` run (``train`` and ``ogb`` take one, ``--layer``).
     """
-    arch_task = {"diffusion": "mesh", "residual": "node"}
+    arch_task = {"diffusion": "mesh", "residual": "node", "flow": "node"}
     groups = {**TASK_DEFAULTS, **{f"{arch_task[a]} --arch {a}": d for a, d in ARCH_DEFAULTS.items()}}
     defaults = ", ".join(f"{t}: " + " ".join(f"{k}={v}" for k, v in d.items()) for t, d in groups.items())
     data = parser.add_argument_group("data")
@@ -179,7 +181,26 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         choices=ARCHS,
         help="attention: a stack of attention layers (the default for node and graph tasks); mesh task: diffusion "
         "(heat diffusion + attention + MLP blocks, the default for meshes); node task: residual (Platonov et al.'s "
-        "pre-norm residual backbone; --hidden is then the model width, published defaults below)",
+        "pre-norm residual backbone; --hidden is then the model width, published defaults below); node task: flow "
+        "(one attention's propagation P integrated as dx/dt = (P - I) x over a learned time; --hidden is the "
+        "width of the flowing state)",
+    )
+    model.add_argument(
+        "--flow-time",
+        type=float,
+        help="--arch flow: the initial total time T of the flow (learned; at most --flow-steps; default 3)",
+    )
+    model.add_argument(
+        "--flow-steps", type=_positive_int, help="--arch flow: integration steps K of size T / K (default 6)"
+    )
+    model.add_argument(
+        "--flow-method", choices=FLOW_METHODS, help="--arch flow: euler (default) or rk4 (4 evaluations per step)"
+    )
+    model.add_argument(
+        "--flow-dynamics",
+        choices=FLOW_DYNAMICS,
+        help="--arch flow: linear (default: P of the encoded features, fixed over the flow) or nonlinear (P of "
+        "the current state at every evaluation)",
     )
     model.add_argument(
         "--sep",
@@ -306,6 +327,10 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "sep": args.sep,
         "density_exponent": args.density_exponent,
         "learn_density_exponent": args.learn_density_exponent,
+        "flow_time": args.flow_time,
+        "flow_steps": args.flow_steps,
+        "flow_method": args.flow_method,
+        "flow_dynamics": args.flow_dynamics,
     }
     values.update(overrides)
     return TrainConfig(**values).resolved()  # type: ignore[arg-type]

@@ -23,12 +23,14 @@ from typing import Any
 
 from tg_metricattn.atomic_files import read_json
 from tg_metricattn.datasets.mesh_features import FEATURE_NAMES
+from tg_metricattn.flow_integration import FLOW_METHODS
 from tg_metricattn.layers.metric_attn_conv import check_time_scale
-from tg_metricattn.models import LAYERS, NO_LAYER
+from tg_metricattn.models import FLOW_DYNAMICS, LAYERS, NO_LAYER
 
 __all__ = [
     "ARCHS",
     "ARCH_DEFAULTS",
+    "FLOW_FIELDS",
     "LAYER_NAMES",
     "NO_LAYER",
     "ROW_NORMALISED_DATASETS",
@@ -44,7 +46,8 @@ LAYER_NAMES = tuple(LAYERS)
 #: ``--layer none``: no attention (the diffusion-only mesh network)
 #: ``attention``: a stack of attention layers (every task); ``diffusion``: the mesh diffusion-attention net
 #: ``residual``: Platonov et al.'s pre-norm residual backbone (node task)
-ARCHS = ("attention", "diffusion", "residual")
+#: ``flow``: the heat flow of one attention layer over a learned time (node task)
+ARCHS = ("attention", "diffusion", "residual", "flow")
 
 #: Per-task values for the fields left as ``None`` on the command line.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -71,6 +74,28 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "patience": 1000,
         "sep": True,
     },
+    # one attention's P integrated over time (hidden is the width of the flowing state): chosen on
+    # Cora's validation set (README, "Heat flow")
+    "flow": {
+        "hidden": 64,
+        "heads": 8,
+        "layers": 1,
+        "dropout": 0.5,
+        "lr": 0.01,
+        "weight_decay": 5e-4,
+        "flow_time": 3.0,
+        "flow_steps": 6,
+        "flow_method": "euler",
+        "flow_dynamics": "linear",
+    },
+}
+
+#: The fields of ``arch='flow'`` alone, with their options.
+FLOW_FIELDS = {
+    "flow_time": "--flow-time",
+    "flow_steps": "--flow-steps",
+    "flow_method": "--flow-method",
+    "flow_dynamics": "--flow-dynamics",
 }
 
 #: Node datasets whose features are row-normalised unless ``--no-normalize-features`` (GAT's protocol).
@@ -129,6 +154,11 @@ class TrainConfig:
     (a multiple of ``heads``), ``layers`` the residual blocks, ``sep`` (default ``True``) keeps
     each node out of its own softmax, the optimiser is AdamW, and the defaults are the
     published ones (width 512, 8 heads, 5 blocks, dropout 0.2, lr 3e-5, 1000 steps, no early stop).
+    ``arch='flow'`` (node task) is :class:`~tg_metricattn.models.AttentionFlowNet`: the
+    propagation of one ``layer`` integrated as dx/dt = (P - I) x over a learned time starting at
+    ``flow_time`` (T <= ``flow_steps``) in ``flow_steps`` steps of ``flow_method`` (euler, rk4),
+    with P fixed (``flow_dynamics='linear'``) or recomputed from the state (``'nonlinear'``);
+    ``hidden`` is the width of the flowing state (a multiple of ``heads``).
     ``split`` chooses one of a node dataset's published splits (the seed of the random split
     of a dataset without one); ``splits`` lists several: the runs are repeated for each, in
     ``out/split_<k>/run_<seed>``, and summarised over splits × seeds.
@@ -173,6 +203,10 @@ class TrainConfig:
     sep: bool | None = None
     density_exponent: float = 0.0
     learn_density_exponent: bool = False
+    flow_time: float | None = None
+    flow_steps: int | None = None
+    flow_method: str | None = None
+    flow_dynamics: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, str):  # "xyz,hks" from the command line or an older config.json
@@ -220,9 +254,11 @@ class TrainConfig:
                 raise ValueError("--root-weight has no place in --arch residual: each block is a residual already.")
         elif self.sep is not None:
             raise ValueError("--sep/--no-sep belongs to the residual backbone (--arch residual).")
-        if self.arch == "residual" and self.hidden is not None and self.heads is not None and self.hidden % self.heads:
+        self._validate_flow()
+        width_arch = self.arch in ("residual", "flow")
+        if width_arch and self.hidden is not None and self.heads is not None and self.hidden % self.heads:
             raise ValueError(
-                f"--arch residual: --hidden {self.hidden} is the model width and must be a multiple of --heads "
+                f"--arch {self.arch}: --hidden {self.hidden} is the model width and must be a multiple of --heads "
                 f"{self.heads} (each head gets hidden / heads channels)."
             )
         density = self.density_exponent or self.learn_density_exponent
@@ -298,6 +334,40 @@ class TrainConfig:
         if not features or any(f not in FEATURE_NAMES for f in features) or len(set(features)) != len(features):
             shown = ",".join(map(str, features)) if isinstance(features, tuple) else features
             raise ValueError(f"--features must be comma-separated names from {FEATURE_NAMES}, got {shown!r}.")
+
+    def _validate_flow(self) -> None:
+        """The settings of ``arch='flow'``: node task, full batch, one attention kind, T in (0, K]."""
+        if self.arch != "flow":
+            for key, option in FLOW_FIELDS.items():
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{option} belongs to the heat-flow model (--arch flow).")
+            return
+        if self.task != "node":
+            raise ValueError(f"--arch flow is a node classifier (--task node), got --task {self.task}.")
+        if self.batch_size:
+            raise ValueError("--arch flow integrates over the whole graph: drop --batch-size.")
+        if self.layer == NO_LAYER:
+            raise ValueError("--arch flow integrates an attention's propagation: choose --layer gat, dot, l2, metric.")
+        if self.root_weight is not None:
+            raise ValueError("--root-weight has no place in --arch flow: the flow keeps (1 - step) of x_i itself.")
+        if self.layers not in (None, 1):
+            raise ValueError(
+                f"--arch flow integrates one layer's attention over time (--num-layers {self.layers}): set the "
+                "number of steps with --flow-steps."
+            )
+        if self.flow_steps is not None and not 1 <= self.flow_steps <= 1000:
+            raise ValueError(f"--flow-steps must be in 1..1000, got {self.flow_steps}.")
+        if self.flow_time is not None and not 0 < self.flow_time < math.inf:
+            raise ValueError(f"--flow-time must be a finite number > 0, got {self.flow_time}.")
+        if self.flow_time is not None and self.flow_steps is not None and self.flow_time > self.flow_steps:
+            raise ValueError(
+                f"--flow-time {self.flow_time} needs at least {math.ceil(self.flow_time)} --flow-steps (now "
+                f"{self.flow_steps}): each step T / K must be at most 1."
+            )
+        if self.flow_method is not None and self.flow_method not in FLOW_METHODS:
+            raise ValueError(f"--flow-method must be one of {FLOW_METHODS}, got {self.flow_method!r}.")
+        if self.flow_dynamics is not None and self.flow_dynamics not in FLOW_DYNAMICS:
+            raise ValueError(f"--flow-dynamics must be one of {FLOW_DYNAMICS}, got {self.flow_dynamics!r}.")
 
     def layer_kwargs(self) -> dict[str, Any]:
         """Extra arguments of the attention layers: ``time_scale`` for metric attention and the

@@ -137,15 +137,21 @@ class RunState:
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam with ``config.lr`` and weight decay (AdamW, decoupled decay, for ``arch='residual'`` as
     Platonov et al.); metric attention's f and log t in a group of their own when
-    ``metric_weight_decay`` differs (one group otherwise: older checkpoints' optimizer state fits)."""
+    ``metric_weight_decay`` differs, and the flow's log T (``arch='flow'``) in one without decay:
+    T is a time, not a weight (one group otherwise: older checkpoints' optimizer state fits)."""
     metric_decay = config.weight_decay if config.metric_weight_decay is None else config.metric_weight_decay
-    params = (
-        model.parameters()
+    groups = (
+        [{"params": list(model.parameters()), "weight_decay": config.weight_decay}]
         if metric_decay == config.weight_decay
         else metric_parameter_groups(model, config.weight_decay, metric_decay)
     )
+    log_time = getattr(model, "log_time", None) if config.arch == "flow" else None
+    if isinstance(log_time, nn.Parameter):
+        for group in groups:
+            group["params"] = [p for p in group["params"] if p is not log_time]
+        groups.append({"params": [log_time], "weight_decay": 0.0})
     adam = torch.optim.AdamW if config.arch == "residual" else torch.optim.Adam
-    return adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _restore(

@@ -32,8 +32,13 @@ class AttentionFlowNet(nn.Module):
         y &= \mathrm{dropout}(\mathrm{GELU}(x(T))) W_{dec} + b_{dec}
 
     The state has ``hidden`` channels in ``heads`` groups of ``C = hidden // heads``; head h of
-    the attention layer (the chosen kind, with self-loops, no skip term and no attention
-    dropout, so that every row of P_h sums to 1) moves group h. With ``dynamics='linear'``
+    the attention layer (the chosen kind, no skip term, no attention dropout, so that every
+    row of P_h sums to 1) moves group h. By default P_h has no self-loops: the flow keeps
+    each node's own state through -I (an Euler step keeps 1 - τ of it), and a softmax
+    over the neighbours alone keeps the distance kinds (L2, metric), whose self-loop has
+    distance 0 and the largest score of its row, from putting most weight on i itself
+    (P ≈ I, a flow that barely moves); a node without neighbours does not move.
+    ``self_loops=True`` puts i in its own softmax as an attention layer does. With ``dynamics='linear'``
     P_h = P_h(x(0)) is computed once per forward (a linear ODE: x(T) = exp(T (P - I)) x(0)
     in the limit of many steps); with ``'nonlinear'`` P_h = P_h(x(t)) is recomputed at every
     evaluation of the right-hand side (GRAND's non-linear flow). The state itself flows:
@@ -59,6 +64,7 @@ class AttentionFlowNet(nn.Module):
         dynamics: ``'linear'`` or ``'nonlinear'`` (above).
         dropout: on the input features and on the decoder's input.
         learn_time: learn T (default) or keep it fixed.
+        self_loops: include i in its own softmax (default: the neighbours only).
         layer_kwargs: further arguments of the attention layer (e.g. ``density_exponent``).
 
     Shapes:
@@ -78,6 +84,7 @@ class AttentionFlowNet(nn.Module):
         dynamics: str = "linear",
         dropout: float = 0.5,
         learn_time: bool = True,
+        self_loops: bool = False,
         layer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -100,10 +107,10 @@ class AttentionFlowNet(nn.Module):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}.")
         self.layer_name, self.hidden, self.heads = layer, hidden, heads
         self.steps, self.method, self.dynamics, self.dropout = steps, method, dynamics, dropout
-        self.initial_time, self.learn_time = float(time), learn_time
+        self.initial_time, self.learn_time, self.self_loops = float(time), learn_time, self_loops
         kwargs = {**(layer_kwargs or {}), LAYERS[layer].skip_argument: False}
         self.encoder = nn.Linear(in_channels, hidden)
-        self.conv = layer_class(layer)(hidden, hidden // heads, heads=heads, add_self_loops=True, **kwargs)
+        self.conv = layer_class(layer)(hidden, hidden // heads, heads=heads, add_self_loops=self_loops, **kwargs)
         log_time = torch.tensor(math.log(time))
         if learn_time:
             self.log_time = nn.Parameter(log_time)
@@ -131,23 +138,39 @@ class AttentionFlowNet(nn.Module):
         """x(T) ``[N, hidden]`` from x(0) = ``state`` ``[N, hidden]`` (class docstring)."""
         n = state.size(0)
         groups = state.reshape(n, self.heads, self.hidden // self.heads)
+        edge_index = self._flow_edges(edge_index)
+        if self.self_loops:
+            moving: Tensor | float = 1.0
+        else:  # a node without neighbours has a zero row in P: it keeps its state
+            moving = torch.zeros(n, 1, 1, dtype=state.dtype, device=state.device)
+            moving.index_fill_(0, edge_index[1], 1.0)
         if self.dynamics == "linear":
             attention = self.conv.attention(state, edge_index)
 
             def velocity(x: Tensor) -> Tensor:
-                return self.conv.apply_attention(attention, x) - x
+                return self.conv.apply_attention(attention, x) - moving * x
 
         else:
 
             def velocity(x: Tensor) -> Tensor:
-                return self.conv.apply_attention(self.conv.attention(x.reshape(n, -1), edge_index), x) - x
+                return self.conv.apply_attention(self.conv.attention(x.reshape(n, -1), edge_index), x) - moving * x
 
         return integrate(velocity, groups, self.flow_time(), self.steps, self.method).reshape(n, -1)
+
+    def _flow_edges(self, edge_index: Tensor) -> Tensor:
+        """``edge_index`` without self-loops unless the softmax takes them (the layer adds one per node then)."""
+        if self.self_loops or not bool((edge_index[0] == edge_index[1]).any()):
+            return edge_index
+        return edge_index[:, edge_index[0] != edge_index[1]]
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Logits per node (class docstring)."""
         final = self.flow(self.encode(x), edge_index)
         return self.decoder(F.dropout(F.gelu(final), self.dropout, self.training))
+
+    def diagnostic_inputs(self, x: Tensor, edge_index: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        """``{"conv": (x(0), edge_index)}``: what the layer's attention is computed from (for the diagnostics)."""
+        return {"conv": (self.encode(x), self._flow_edges(edge_index))}
 
     def flow_settings(self) -> dict[str, Any]:
         """What the diagnostics need to rebuild the flow map from P: T, K, the method and the dynamics."""

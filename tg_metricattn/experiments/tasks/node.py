@@ -18,7 +18,7 @@ from tg_metricattn.experiments.data import check_present, resolve_root
 from tg_metricattn.experiments.distributed import DistContext, shard_indices
 from tg_metricattn.experiments.sampling import neighbor_batches
 from tg_metricattn.experiments.tasks.base import Task, accuracy, optimizer_step
-from tg_metricattn.models import AttentionNet, ResidualAttentionNet
+from tg_metricattn.models import AttentionFlowNet, AttentionNet, ResidualAttentionNet
 
 __all__ = ["CSBM_SETTINGS", "NodeTask"]
 
@@ -68,6 +68,11 @@ class NodeTask(Task):
 
     def build_model(self, config: TrainConfig) -> nn.Module:
         c = config
+        if c.arch == "flow":
+            return AttentionFlowNet(
+                c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, time=c.flow_time, steps=c.flow_steps,
+                method=c.flow_method, dynamics=c.flow_dynamics, dropout=c.dropout, layer_kwargs=c.layer_kwargs(),
+            )  # fmt: skip
         if c.arch == "residual":
             return ResidualAttentionNet(
                 c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout, sep=c.sep,
