@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import zeros
+from torch_geometric.nn.inits import glorot, zeros
 
 from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
 from tg_metricattn.layers.edge_softmax import edge_softmax, log_partition
@@ -41,6 +41,8 @@ from tg_metricattn.layers.graph_input import (
     Graph,
     NodeFeatures,
     attention_in_layout,
+    check_edge_attr,
+    check_fill_value,
     check_finite,
     check_finite_scores,
     check_size,
@@ -106,6 +108,14 @@ class AttentionConv(MessagePassing):
             refused).
         learn_density_exponent: learn α per head (parameter ``density_exponent_param``,
             started at ``density_exponent`` and clamped to [0, 1] where it is used).
+        edge_dim: width of the edge features ``edge_attr`` (``None``: the layer takes none).
+            They add a learned term to the score, GATConv's: s_ij += a_e . W_e e_ij per head
+            (``lin_edge``, ``att_edge``), evaluated as e_ij . (W_e^T a_e), so no
+            ``E x H x C`` tensor is formed. Kinds with another form override
+            :meth:`edge_score_terms`.
+        fill_value: the edge features of the added self-loops, as PyG's ``add_self_loops``:
+            ``'mean'`` (default), ``'add'``, ``'max'``, ``'min'``, ``'mul'`` of the
+            target's incoming edges' features, a number, or a tensor ``[edge_dim]``.
         cache_graph: on the ``"csr"`` path, keep the sorted graph of a ``[2, E]``
             edge-index tensor (with its self-loops and transposed pattern) in the shared
             :data:`~tg_metricattn.layers.graph_cache.GRAPH_CACHE` and reuse it while the
@@ -125,6 +135,8 @@ class AttentionConv(MessagePassing):
 
     #: the constructor argument that adds a learned skip term of x_i (PyG's name per layer)
     skip_argument = "residual"
+    #: whether the kind takes edge features (``edge_dim``)
+    supports_edge_features = True
 
     def __init__(
         self,
@@ -140,6 +152,8 @@ class AttentionConv(MessagePassing):
         cache_graph: bool = True,
         density_exponent: float = 0.0,
         learn_density_exponent: bool = False,
+        edge_dim: int | None = None,
+        fill_value: float | Tensor | str = "mean",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("aggr", "add")
@@ -158,8 +172,15 @@ class AttentionConv(MessagePassing):
             raise ValueError(
                 f"density_exponent must lie in [0, 1] (Coifman & Lafon's alpha); got {density_exponent!r}."
             )
+        if edge_dim is not None and (isinstance(edge_dim, bool) or not isinstance(edge_dim, int) or edge_dim < 1):
+            raise ValueError(f"edge_dim must be a positive int or None; got {edge_dim!r}.")
+        if edge_dim is not None and not self.supports_edge_features:
+            raise ValueError(f"{type(self).__name__} does not take edge features yet; build it with edge_dim=None.")
+        check_fill_value(fill_value, edge_dim)
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.edge_dim = edge_dim
+        self.fill_value = fill_value
         self.heads = heads
         self.concat = concat
         self.dropout = dropout
@@ -172,6 +193,12 @@ class AttentionConv(MessagePassing):
         self.learn_density_exponent = learn_density_exponent
         if learn_density_exponent:  # only these layers carry it: the others' state_dicts stay PyG's
             self.density_exponent_param = Parameter(torch.full((heads,), self.density_exponent))
+        if edge_dim is not None:  # GATConv's names and shapes
+            self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False, weight_initializer="glorot")
+            self.att_edge = Parameter(torch.empty(1, heads, out_channels))
+        else:
+            self.lin_edge = None
+            self.register_parameter("att_edge", None)
 
     def build_residual_and_bias(self, residual: bool, bias: bool) -> None:
         """Create ``res`` (skip map of x_i, no bias) and ``bias`` with GATConv's names."""
@@ -195,6 +222,9 @@ class AttentionConv(MessagePassing):
         if self.learn_density_exponent:
             with torch.no_grad():
                 self.density_exponent_param.fill_(self.density_exponent)
+        if self.lin_edge is not None:
+            self.lin_edge.reset_parameters()
+            glorot(self.att_edge)
 
     def density_exponents(self) -> Tensor | float:
         """α per head (``[heads]``, clamped to [0, 1]) when learned, else the fixed α."""
@@ -212,6 +242,13 @@ class AttentionConv(MessagePassing):
         """Values ``[N_src, H, C]`` and the per-node terms of the score."""
         raise NotImplementedError
 
+    def edge_score_terms(self, edge_attr: Tensor) -> Tensor:
+        """The edge features' term of the score, ``[E, H]``: a_e . W_e e_ij per head (GATConv's),
+        computed as e_ij . w_h with w_h = W_e,h^T a_e,h (no ``E x H x C`` tensor)."""
+        H, C = self.heads, self.out_channels
+        per_head = (self.lin_edge.weight.view(H, C, -1) * self.att_edge.view(H, C, 1)).sum(1)  # [H, edge_dim]
+        return edge_attr @ per_head.t()
+
     def score_activation(self, scores: Tensor) -> Tensor:
         """Map raw scores ``<q_i, k_j> + b_i + c_j`` to s_ij (identity by default)."""
         return scores
@@ -227,6 +264,7 @@ class AttentionConv(MessagePassing):
         self,
         x: NodeFeatures,
         edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
         return_attention_weights: Literal[False] | None = None,
     ) -> Tensor: ...
@@ -236,6 +274,7 @@ class AttentionConv(MessagePassing):
         self,
         x: NodeFeatures,
         edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
         *,
         return_attention_weights: Literal[True],
@@ -245,6 +284,7 @@ class AttentionConv(MessagePassing):
         self,
         x: NodeFeatures,
         edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
         return_attention_weights: bool | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -255,6 +295,8 @@ class AttentionConv(MessagePassing):
             edge_index: ``[2, E]`` indices (row 0 source j, row 1 target i), or the
                 transposed adjacency ``adj_t [N_dst, N_src]`` as a torch sparse COO/CSR
                 tensor (for a torch_sparse ``SparseTensor``: ``adj_t.to_torch_sparse_csr_tensor()``).
+            edge_attr: edge features ``[E, edge_dim]`` (or ``[E]`` when ``edge_dim=1``) of the
+                edges of an ``edge_index``, for a layer built with ``edge_dim``.
             size: ``(N_src, N_dst)``; must match the features when given.
             return_attention_weights: if ``True`` also return the weights as PyG's
                 ``GATConv`` does: ``(edge_index_used, alpha [E_used, heads])`` for an edge
@@ -264,7 +306,7 @@ class AttentionConv(MessagePassing):
         Returns:
             ``[N_dst, heads * out_channels]`` (or ``[N_dst, out_channels]`` if not ``concat``).
         """
-        attention, value, x_dst = self._attend(x, edge_index, size)
+        attention, value, x_dst = self._attend(x, edge_index, edge_attr, size)
         dropped = F.dropout(attention.weights, p=self.dropout, training=self.training)
         out = self.apply_attention(attention, value, dropped)
         out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
@@ -277,11 +319,17 @@ class AttentionConv(MessagePassing):
             return out, attention_in_layout(attention.graph, attention.edge_order_weights())
         return out
 
-    def attention(self, x: NodeFeatures, edge_index: Adjacency, size: tuple[int, int] | None = None) -> Attention:
+    def attention(
+        self,
+        x: NodeFeatures,
+        edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Attention:
         """The propagation P_h of ``x`` on ``edge_index`` (self-loops added as the layer adds them), before
         dropout: what :meth:`forward` applies to the values once, and what a flow applies many times
         (:meth:`apply_attention`). Inputs as :meth:`forward`."""
-        return self._attend(x, edge_index, size)[0]
+        return self._attend(x, edge_index, edge_attr, size)[0]
 
     def apply_attention(self, attention: Attention, value: Tensor, weights: Tensor | None = None) -> Tensor:
         """``out[i, h] = sum_{j -> i} a_ij value[j, h]``: ``[N_src, H, C] -> [N_dst, H, C]``.
@@ -296,7 +344,7 @@ class AttentionConv(MessagePassing):
         return self.propagate(attention.graph.edge_index, value=value, alpha=weights, size=size)
 
     def _attend(
-        self, x: NodeFeatures, edge_index: Adjacency, size: tuple[int, int] | None
+        self, x: NodeFeatures, edge_index: Adjacency, edge_attr: Tensor | None, size: tuple[int, int] | None
     ) -> tuple[Attention, Tensor, Tensor]:
         """Validate the inputs, score the edges and normalise: ``(attention, values, x_dst)``."""
         validate = self.validate and not torch.compiler.is_compiling()
@@ -307,7 +355,14 @@ class AttentionConv(MessagePassing):
             check_finite(x_src, x_dst)
         value, terms = self.node_terms(x_src, x_dst)
         use_csr = self.uses_csr(value)
-        graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
+        if edge_attr is None:
+            graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
+        else:
+            graph, csr_graph, edge_attr = self._prepare_graph_with_features(
+                edge_index, edge_attr, size, x_src.size(0), x_dst.size(0), validate, use_csr
+            )
+            edge_term = self.edge_score_terms(edge_attr)
+            terms = terms._replace(edge_bias=edge_term if csr_graph is None else edge_term[csr_graph.order])
         source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
         if self.check_finite:
@@ -362,6 +417,35 @@ class AttentionConv(MessagePassing):
             GRAPH_CACHE.put(edge_index, key, (graph, csr_graph))
         return graph, csr_graph
 
+    def _prepare_graph_with_features(
+        self,
+        edge_index: Adjacency,
+        edge_attr: Tensor,
+        size: tuple[int, int] | None,
+        num_sources: int,
+        num_targets: int,
+        validate: bool,
+        use_csr: bool,
+    ) -> tuple[Graph, CSRGraph | None, Tensor]:
+        """As :meth:`_prepare_graph` with edge features (not cached: the self-loops' features
+        depend on the values): the graph, its CSR form, and the features of its edges."""
+        if self.edge_dim is None:
+            raise ValueError(
+                f"edge_attr was given but {type(self).__name__} was built without edge_dim; build it with "
+                f"edge_dim={edge_attr.size(-1) if isinstance(edge_attr, Tensor) and edge_attr.dim() else 1}."
+            )
+        if isinstance(edge_index, Tensor) and edge_index.layout != torch.strided:
+            raise ValueError(
+                "edge_attr goes with an edge_index [2, E]: a sparse adjacency carries no edge features here; "
+                "pass adj_t.indices() (COO) or its edge_index instead."
+            )
+        graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
+        edge_attr = check_edge_attr(edge_attr, graph.edge_index.size(1), self.edge_dim, self.check_finite)
+        if self.add_self_loops:
+            graph, edge_attr = with_self_loops(graph, edge_attr, self.fill_value)
+        csr_graph = build_csr_graph(graph.edge_index, num_sources, num_targets) if use_csr else None
+        return graph, csr_graph, edge_attr
+
     def uses_csr(self, value: Tensor) -> bool:
         """Whether this call takes the sparse-kernel path (see ``propagation``)."""
         if self.propagation == "auto":
@@ -385,6 +469,8 @@ class AttentionConv(MessagePassing):
             settings["density_exponent"] = self.density_exponent
         if self.learn_density_exponent:
             settings["learn_density_exponent"] = True
+        if self.edge_dim is not None:
+            settings["edge_dim"] = self.edge_dim
         return settings
 
     def __repr__(self) -> str:

@@ -34,6 +34,7 @@ class DotAttnConv(AttentionConv):
     """
 
     skip_argument = "root_weight"
+    supports_edge_features = False  # TransformerConv adds them to keys and values: not built yet
 
     def __init__(
         self,

@@ -164,14 +164,60 @@ def _check_edge_index(graph: Graph) -> None:
             )
 
 
-def with_self_loops(graph: Graph) -> Graph:
+FILL_REDUCTIONS = ("mean", "add", "max", "min", "mul")
+
+
+def check_fill_value(fill_value: object, edge_dim: int | None) -> None:
+    """Refuse a ``fill_value`` that PyG's ``add_self_loops`` would not take (naming the choices)."""
+    if isinstance(fill_value, str):
+        if fill_value not in FILL_REDUCTIONS:
+            raise ValueError(f"fill_value must be one of {FILL_REDUCTIONS}, a number or a tensor; got {fill_value!r}.")
+    elif isinstance(fill_value, Tensor):
+        if edge_dim is not None and fill_value.numel() not in (1, edge_dim):
+            raise ValueError(
+                f"fill_value as a tensor must have edge_dim = {edge_dim} entries (or one); got shape "
+                f"{tuple(fill_value.shape)}."
+            )
+    elif isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
+        raise ValueError(f"fill_value must be one of {FILL_REDUCTIONS}, a number or a tensor; got {fill_value!r}.")
+
+
+def check_edge_attr(edge_attr: object, num_edges: int, edge_dim: int, finite: bool) -> Tensor:
+    """``edge_attr`` as ``[E, edge_dim]`` (a 1-D tensor is one feature per edge), checked against the graph."""
+    if not isinstance(edge_attr, Tensor):
+        raise TypeError(f"edge_attr must be a Tensor [num_edges, edge_dim]; got {type(edge_attr).__name__}.")
+    if edge_attr.dim() == 1:
+        edge_attr = edge_attr.view(-1, 1)
+    if edge_attr.dim() != 2:
+        raise ValueError(f"edge_attr must be 2-D [num_edges, edge_dim]; got shape {tuple(edge_attr.shape)}.")
+    if not edge_attr.is_floating_point():
+        raise TypeError(f"edge_attr must be a floating-point tensor; got {edge_attr.dtype}.")
+    if edge_attr.size(0) != num_edges:
+        raise ValueError(f"edge_attr has {edge_attr.size(0)} rows but edge_index has {num_edges} edges.")
+    if edge_attr.size(1) != edge_dim:
+        raise ValueError(f"edge_attr has {edge_attr.size(1)} features per edge but the layer's edge_dim is {edge_dim}.")
+    if finite and not torch.isfinite(edge_attr).all():
+        bad = (~torch.isfinite(edge_attr)).any(dim=1).nonzero().flatten()
+        raise ValueError(
+            f"edge_attr contains NaN or infinite values in {bad.numel()} rows (first: edge {int(bad[0])})."
+        )
+    return edge_attr
+
+
+def with_self_loops(graph: Graph, edge_attr: Tensor | None = None, fill_value: object = "mean"):
     """Remove existing self-loops, then add one loop per node (as PyG's GATConv does).
 
-    On a bipartite graph loops are added for the first ``min(N_src, N_dst)`` nodes.
+    On a bipartite graph loops are added for the first ``min(N_src, N_dst)`` nodes. With
+    ``edge_attr`` the loops get features by ``fill_value`` (PyG's ``add_self_loops``) and
+    ``(graph, edge_attr)`` is returned; without, the graph alone.
     """
-    edge_index, _ = remove_self_loops(graph.edge_index)
-    edge_index, _ = add_self_loops(edge_index, num_nodes=min(graph.num_sources, graph.num_targets))
-    return graph._replace(edge_index=edge_index)
+    num_nodes = min(graph.num_sources, graph.num_targets)
+    edge_index, edge_attr_kept = remove_self_loops(graph.edge_index, edge_attr)
+    if edge_attr is None:
+        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
+        return graph._replace(edge_index=edge_index)
+    edge_index, edge_attr = add_self_loops(edge_index, edge_attr_kept, fill_value=fill_value, num_nodes=num_nodes)
+    return graph._replace(edge_index=edge_index), edge_attr
 
 
 def attention_in_layout(graph: Graph, alpha: Tensor) -> object:

@@ -2,13 +2,14 @@
 
 Every score in this package has the form
 
-    s_ij = act( <q_i, k_j> + b_i + c_j - ‖p_i - p_j‖² / t )
+    s_ij = act( <q_i, k_j> + b_i + c_j - ‖p_i - p_j‖² / t + e_ij )
 
 with q, b, p_i computed once per target node i and k, c, p_j once per source node j:
 
 - GAT:          b_i = a_dst . W x_i,  c_j = a_src . W x_j,  act = LeakyReLU
 - dot-product:  q_i = W_q x_i / sqrt(C),  k_j = W_k x_j
-- squared distance -‖y_i - y_j‖² / t (L2 and metric attention): p = y, one t per head.
+- squared distance -‖y_i - y_j‖² / t (L2 and metric attention): p = y, one t per head;
+- edge features: e_ij, one term per edge and head (computed by the layer).
 
 Per edge there is one gather and one dot product, or (squared distance) one difference,
 in chunks of edges: no ``E x H x D`` tensor is ever whole. The squared distance is the
@@ -37,6 +38,7 @@ class ScoreTerms(NamedTuple):
     points_dst: Tensor | None = None  # [N_dst, H, D]
     points_src: Tensor | None = None  # [N_src, H, D]
     inv_time: Tensor | float = 1.0  # 1 / t, per head [H] or a scalar
+    edge_bias: Tensor | None = None  # [E, H], one term per edge, in the order of the edges scored
 
 
 def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None = None) -> Tensor:
@@ -63,6 +65,8 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
         if bias is not None:
             gathered = bias.index_select(0, index)
             score = gathered if score is None else score + gathered
+    if terms.edge_bias is not None:
+        score = terms.edge_bias if score is None else score + terms.edge_bias
     if score is None:
         raise ValueError("ScoreTerms must define a query/key pair, a pair of points or at least one bias.")
     return score

@@ -19,18 +19,21 @@ class SparseGATConv(AttentionConv):
     r"""GAT attention on the edges of a sparse graph.
 
     .. math::
-        s_{ij} = \mathrm{LeakyReLU}\big(a_{dst}^\top W_{dst} x_i + a_{src}^\top W_{src} x_j\big),
+        s_{ij} = \mathrm{LeakyReLU}\big(a_{dst}^\top W_{dst} x_i + a_{src}^\top W_{src} x_j
+        \; [+\, a_e^\top W_e e_{ij}]\big),
         \qquad x'_i = \sum_{j} \alpha_{ij} W_{src} x_j
 
     with :math:`\alpha` the edge-masked softmax of :math:`s` over the incoming edges of i
     (per head). Parameters carry the names and shapes of
     :class:`torch_geometric.nn.GATConv` (``lin`` or ``lin_src``/``lin_dst``, ``att_src``,
-    ``att_dst``, ``res``, ``bias``), so ``GATConv.load_state_dict(conv.state_dict())``
-    works in both directions and gives the same outputs. Edge features
-    (``edge_dim``) are not supported.
+    ``att_dst``, ``lin_edge``, ``att_edge``, ``res``, ``bias``), so
+    ``GATConv.load_state_dict(conv.state_dict())`` works in both directions and gives the
+    same outputs, edge features (``edge_dim``, ``fill_value``) included.
 
     Args:
         negative_slope: slope of the LeakyReLU for negative inputs.
+        edge_dim: width of the edge features (the bracketed term; ``None``: none).
+        fill_value: the added self-loops' edge features (see :class:`AttentionConv`).
         residual: add a learnable skip connection ``res(x_i)`` (no bias).
         bias: add a learnable bias to the output.
         **kwargs: see :class:`AttentionConv` (``heads``, ``concat``, ``dropout``,
@@ -46,11 +49,16 @@ class SparseGATConv(AttentionConv):
         negative_slope: float = 0.2,
         dropout: float = 0.0,
         add_self_loops: bool = True,
+        edge_dim: int | None = None,
+        fill_value: float | Tensor | str = "mean",
         bias: bool = True,
         residual: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(in_channels, out_channels, heads, concat, dropout, add_self_loops, **kwargs)
+        super().__init__(
+            in_channels, out_channels, heads, concat, dropout, add_self_loops,
+            edge_dim=edge_dim, fill_value=fill_value, **kwargs,
+        )  # fmt: skip
         self.negative_slope = negative_slope
         self.residual = residual
         width = heads * out_channels
