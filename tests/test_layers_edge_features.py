@@ -9,7 +9,7 @@ import re
 
 import pytest
 import torch
-from torch_geometric.nn import GATConv
+from torch_geometric.nn import GATConv, TransformerConv
 from torch_geometric.utils import add_self_loops, remove_self_loops
 
 from tests.layer_cases import random_graph
@@ -151,7 +151,52 @@ def test_bad_edge_settings_are_named(kwargs, message):
         SparseGATConv(5, 4, **kwargs)
 
 
-def test_kinds_without_edge_features_yet_say_so():
-    with pytest.raises(ValueError, match="DotAttnConv does not take edge features yet"):
-        DotAttnConv(5, 4, edge_dim=3)
+@pytest.mark.parametrize(("heads", "concat"), [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("propagation", ["csr", "scatter"])
+def test_dot_with_edge_features_is_pyg_transformerconv(heads, concat, propagation):
+    """Edge features added to keys and values, as TransformerConv (which adds no self-loops)."""
+    x, edge_index, edge_attr = _inputs(seed=4)
+    kwargs = {"heads": heads, "concat": concat, "edge_dim": 3}
+    ours = DotAttnConv(5, 4, add_self_loops=False, propagation=propagation, **kwargs).double()
+    pyg = TransformerConv(5, 4, **kwargs).double()
+    pyg.load_state_dict(ours.state_dict())
+    out, (_, alpha) = ours(x, edge_index, edge_attr, return_attention_weights=True)
+    expected, (_, pyg_alpha) = pyg(x, edge_index, edge_attr, return_attention_weights=True)
+    assert torch.allclose(out, expected, atol=1e-12) and torch.allclose(alpha, pyg_alpha, atol=1e-12)
+    pyg.reset_parameters()
+    ours.load_state_dict(pyg.state_dict())
+    assert torch.allclose(ours(x, edge_index, edge_attr), pyg(x, edge_index, edge_attr), atol=1e-12)
+
+
+@pytest.mark.parametrize("fill_value", FILL_VALUES, ids=_fill_id)
+def test_dot_with_self_loops_is_transformerconv_on_the_looped_graph(fill_value):
+    """With ``add_self_loops`` the loops get ``fill_value`` features: TransformerConv on the graph that
+    PyG's remove_self_loops + add_self_loops make, with the same weights."""
+    x, edge_index, edge_attr = _inputs(seed=6)
+    ours = DotAttnConv(5, 4, heads=2, edge_dim=3, fill_value=fill_value).double()
+    pyg = TransformerConv(5, 4, heads=2, edge_dim=3).double()
+    pyg.load_state_dict(ours.state_dict())
+    looped, looped_attr = add_self_loops(*remove_self_loops(edge_index, edge_attr), fill_value=fill_value, num_nodes=12)
+    assert torch.allclose(ours(x, edge_index, edge_attr), pyg(x, looped, looped_attr), atol=1e-12)
+    bipartite, gen = random_graph(9, 30, seed=3, num_targets=5)
+    pair = (
+        torch.randn(9, 5, generator=gen, dtype=torch.float64),
+        torch.randn(5, 5, generator=gen, dtype=torch.float64),
+    )
+    attr = torch.randn(30, 3, generator=gen, dtype=torch.float64)
+    no_loops = DotAttnConv(5, 4, heads=2, edge_dim=3, add_self_loops=False).double()
+    pyg.load_state_dict(no_loops.state_dict())
+    assert torch.allclose(no_loops(pair, bipartite, attr), pyg(pair, bipartite, attr), atol=1e-12)
+
+
+def test_dot_gradients_through_edge_features():
+    x, edge_index, edge_attr = _inputs(num_nodes=7, num_edges=18, seed=2)
+    layer = DotAttnConv(5, 2, heads=2, edge_dim=3).double()
+    x.requires_grad_(True)
+    edge_attr.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: layer(a, edge_index, b), (x, edge_attr))
+
+
+def test_the_repr_shows_the_edge_width():
     assert "edge_dim=3" in repr(SparseGATConv(5, 4, edge_dim=3))
+    assert "att_edge" not in dict(DotAttnConv(5, 4, edge_dim=3).named_parameters())  # TransformerConv's names

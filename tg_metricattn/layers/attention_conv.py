@@ -70,6 +70,12 @@ class Attention:
     weights: Tensor
     graph: Graph
     csr_graph: CSRGraph | None
+    edge_attr: Tensor | None = None  # [E', edge_dim], the edges' features in the order of ``weights``
+
+    @property
+    def target(self) -> Tensor:
+        """``[E']`` target node of each weight, in the order of ``weights``."""
+        return self.csr_graph.target if self.csr_graph is not None else self.graph.edge_index[1]
 
     def edge_order_weights(self) -> Tensor:
         """``weights`` in the order of ``graph.edge_index`` (as ``return_attention_weights`` gives them)."""
@@ -135,8 +141,9 @@ class AttentionConv(MessagePassing):
 
     #: the constructor argument that adds a learned skip term of x_i (PyG's name per layer)
     skip_argument = "residual"
-    #: whether the kind takes edge features (``edge_dim``)
-    supports_edge_features = True
+    #: GATConv's edge parameters: ``lin_edge`` (glorot) and an attention vector ``att_edge``
+    edge_attention_vector = True
+    edge_weight_initializer: str | None = "glorot"
 
     def __init__(
         self,
@@ -174,8 +181,6 @@ class AttentionConv(MessagePassing):
             )
         if edge_dim is not None and (isinstance(edge_dim, bool) or not isinstance(edge_dim, int) or edge_dim < 1):
             raise ValueError(f"edge_dim must be a positive int or None; got {edge_dim!r}.")
-        if edge_dim is not None and not self.supports_edge_features:
-            raise ValueError(f"{type(self).__name__} does not take edge features yet; build it with edge_dim=None.")
         check_fill_value(fill_value, edge_dim)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -194,8 +199,13 @@ class AttentionConv(MessagePassing):
         if learn_density_exponent:  # only these layers carry it: the others' state_dicts stay PyG's
             self.density_exponent_param = Parameter(torch.full((heads,), self.density_exponent))
         if edge_dim is not None:  # GATConv's names and shapes
-            self.lin_edge = Linear(edge_dim, heads * out_channels, bias=False, weight_initializer="glorot")
-            self.att_edge = Parameter(torch.empty(1, heads, out_channels))
+            self.lin_edge = Linear(
+                edge_dim, heads * out_channels, bias=False, weight_initializer=self.edge_weight_initializer
+            )
+            if self.edge_attention_vector:
+                self.att_edge = Parameter(torch.empty(1, heads, out_channels))
+            else:
+                self.register_parameter("att_edge", None)
         else:
             self.lin_edge = None
             self.register_parameter("att_edge", None)
@@ -224,6 +234,7 @@ class AttentionConv(MessagePassing):
                 self.density_exponent_param.fill_(self.density_exponent)
         if self.lin_edge is not None:
             self.lin_edge.reset_parameters()
+        if self.att_edge is not None:
             glorot(self.att_edge)
 
     def density_exponents(self) -> Tensor | float:
@@ -242,12 +253,18 @@ class AttentionConv(MessagePassing):
         """Values ``[N_src, H, C]`` and the per-node terms of the score."""
         raise NotImplementedError
 
-    def edge_score_terms(self, edge_attr: Tensor) -> Tensor:
+    def edge_score_terms(self, edge_attr: Tensor, terms: ScoreTerms, target: Tensor) -> Tensor:
         """The edge features' term of the score, ``[E, H]``: a_e . W_e e_ij per head (GATConv's),
-        computed as e_ij . w_h with w_h = W_e,h^T a_e,h (no ``E x H x C`` tensor)."""
+        computed as e_ij . w_h with w_h = W_e,h^T a_e,h (no ``E x H x C`` tensor). ``edge_attr``
+        ``[E, edge_dim]`` and ``target`` ``[E]`` are in the order of the edges scored; ``terms``
+        are the layer's node terms (for kinds whose edge term involves them)."""
         H, C = self.heads, self.out_channels
         per_head = (self.lin_edge.weight.view(H, C, -1) * self.att_edge.view(H, C, 1)).sum(1)  # [H, edge_dim]
         return edge_attr @ per_head.t()
+
+    def edge_value_term(self, attention: Attention, weights: Tensor) -> Tensor | None:
+        """A term of the edge features added to the aggregated values, ``[N_dst, H, C]`` (none here)."""
+        return None
 
     def score_activation(self, scores: Tensor) -> Tensor:
         """Map raw scores ``<q_i, k_j> + b_i + c_j`` to s_ij (identity by default)."""
@@ -309,6 +326,9 @@ class AttentionConv(MessagePassing):
         attention, value, x_dst = self._attend(x, edge_index, edge_attr, size)
         dropped = F.dropout(attention.weights, p=self.dropout, training=self.training)
         out = self.apply_attention(attention, value, dropped)
+        edge_values = self.edge_value_term(attention, dropped)
+        if edge_values is not None:
+            out = out + edge_values
         out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
         root = self.root_term(x_dst)
         if root is not None:
@@ -361,9 +381,10 @@ class AttentionConv(MessagePassing):
             graph, csr_graph, edge_attr = self._prepare_graph_with_features(
                 edge_index, edge_attr, size, x_src.size(0), x_dst.size(0), validate, use_csr
             )
-            edge_term = self.edge_score_terms(edge_attr)
-            terms = terms._replace(edge_bias=edge_term if csr_graph is None else edge_term[csr_graph.order])
+            edge_attr = edge_attr if csr_graph is None else edge_attr.index_select(0, csr_graph.order)
         source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
+        if edge_attr is not None:
+            terms = terms._replace(edge_bias=self.edge_score_terms(edge_attr, terms, target))
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
         if self.check_finite:
             check_finite_scores(scores)
@@ -377,7 +398,7 @@ class AttentionConv(MessagePassing):
             alpha_h = alpha_h.to(scores.dtype) if isinstance(alpha_h, Tensor) else alpha_h
             scores = scores - alpha_h * log_partition(scores, target, graph.num_targets).index_select(0, source)
         alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype)
-        return Attention(alpha, graph, csr_graph), value, x_dst
+        return Attention(alpha, graph, csr_graph, edge_attr), value, x_dst
 
     def _check_dtype(self, x_src: Tensor, x_dst: Tensor) -> None:
         weight = next(

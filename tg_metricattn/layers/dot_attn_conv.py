@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 
-from tg_metricattn.layers.attention_conv import AttentionConv
+from tg_metricattn.layers.attention_conv import Attention, AttentionConv
 from tg_metricattn.layers.score_terms import ScoreTerms
 
 
@@ -16,16 +17,17 @@ class DotAttnConv(AttentionConv):
     r"""Transformer attention masked by the edges.
 
     .. math::
-        s_{ij} = \frac{\langle W_q x_i, W_k x_j\rangle}{\sqrt{C}},
-        \qquad x'_i = \sum_j \alpha_{ij} W_v x_j \;+\; W_{skip} x_i
+        s_{ij} = \frac{\langle W_q x_i, W_k x_j \,[+\, W_e e_{ij}]\rangle}{\sqrt{C}},
+        \qquad x'_i = \sum_j \alpha_{ij} (W_v x_j \,[+\, W_e e_{ij}]) \;+\; W_{skip} x_i
 
     Parameters carry the names of :class:`torch_geometric.nn.TransformerConv`
     (``lin_query``, ``lin_key``, ``lin_value``, ``lin_skip``, biases inside the linear
     maps when ``bias=True``). With ``add_self_loops=False`` the layer equals
-    ``TransformerConv(..., beta=False)`` for the same weights, ``root_weight`` included.
+    ``TransformerConv(..., beta=False)`` for the same weights, ``root_weight`` included,
+    and with edge features (``edge_dim``: ``lin_edge``, added to keys and values) as well.
     Like ``TransformerConv`` the module always owns ``lin_skip`` (so checkpoints load in
-    both directions) and uses it only when ``root_weight=True``. ``beta`` gating and edge
-    features are not supported.
+    both directions) and uses it only when ``root_weight=True``. ``beta`` gating is not
+    supported.
 
     Args:
         root_weight: add the skip term ``lin_skip(x_i)``.
@@ -34,7 +36,8 @@ class DotAttnConv(AttentionConv):
     """
 
     skip_argument = "root_weight"
-    supports_edge_features = False  # TransformerConv adds them to keys and values: not built yet
+    edge_attention_vector = False  # TransformerConv's lin_edge alone, PyG's default initialisation
+    edge_weight_initializer = None
 
     def __init__(
         self,
@@ -44,11 +47,16 @@ class DotAttnConv(AttentionConv):
         concat: bool = True,
         dropout: float = 0.0,
         add_self_loops: bool = True,
+        edge_dim: int | None = None,
+        fill_value: float | Tensor | str = "mean",
         bias: bool = True,
         root_weight: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(in_channels, out_channels, heads, concat, dropout, add_self_loops, **kwargs)
+        super().__init__(
+            in_channels, out_channels, heads, concat, dropout, add_self_loops,
+            edge_dim=edge_dim, fill_value=fill_value, **kwargs,
+        )  # fmt: skip
         self.root_weight = root_weight
         src, dst = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
         width = heads * out_channels
@@ -70,6 +78,26 @@ class DotAttnConv(AttentionConv):
         query = self.lin_query(x_dst).view(-1, H, C) / math.sqrt(C)
         key = self.lin_key(x_src).view(-1, H, C)
         return self.lin_value(x_src).view(-1, H, C), ScoreTerms(query=query, key=key)
+
+    def edge_score_terms(self, edge_attr: Tensor, terms: ScoreTerms, target: Tensor) -> Tensor:
+        """TransformerConv's edge term: the key of j becomes k_j + W_e e_ij, so the score gains
+        <q_i, W_e e_ij> / sqrt(C) = e_ij . (W_e^T q_i) / sqrt(C): per node W_e^T q_i ``[N, H, edge_dim]``,
+        per edge one gather of it (no ``E x H x C`` tensor)."""
+        H, C = self.heads, self.out_channels
+        projected = torch.einsum("nhc,hcd->nhd", terms.query, self.lin_edge.weight.view(H, C, -1))
+        return (projected.index_select(0, target) * edge_attr.unsqueeze(1)).sum(-1)
+
+    def edge_value_term(self, attention: Attention, weights: Tensor) -> Tensor | None:
+        """TransformerConv's edge values: the value of j becomes v_j + W_e e_ij, so the output gains
+        sum_j a_ij W_e e_ij = W_e (sum_j a_ij e_ij), aggregated over edges in ``edge_dim`` wide rows."""
+        if attention.edge_attr is None:
+            return None
+        H, C = self.heads, self.out_channels
+        edge_attr = attention.edge_attr
+        weighted = weights.unsqueeze(-1) * edge_attr.unsqueeze(1)  # [E, H, edge_dim]
+        summed = weighted.new_zeros(attention.graph.num_targets, H, edge_attr.size(1))
+        summed.index_add_(0, attention.target, weighted)
+        return torch.einsum("nhd,hcd->nhc", summed, self.lin_edge.weight.view(H, C, -1))
 
     def repr_settings(self) -> dict[str, Any]:
         """``root_weight=False`` when set, and the common settings."""
