@@ -38,7 +38,7 @@ from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
 from benchmarks.graphs import benchmark_graphs
 from benchmarks.memory import PeakMemory, fix_mmap_threshold
 from benchmarks.timing import time_calls
-from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
 
 IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
 
@@ -48,6 +48,7 @@ LAYERS: dict[str, tuple[Callable[[], torch.nn.Module], int]] = {
     "PyG GATv2Conv": (lambda: GATv2Conv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 1),
     "PyG TransformerConv": (lambda: TransformerConv(IN_CHANNELS, CHANNELS, heads=HEADS, root_weight=False), 2),
     "SparseGATConv": (lambda: SparseGATConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 1),
+    "SparseGATv2Conv": (lambda: SparseGATv2Conv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False), 2),
     "DotAttnConv": (
         lambda: DotAttnConv(IN_CHANNELS, CHANNELS, heads=HEADS, add_self_loops=False, root_weight=False),
         2,
@@ -121,7 +122,7 @@ def passes(
 def check_paths_agree(x: torch.Tensor, edge_index: torch.Tensor) -> dict[str, float]:
     """Max |csr - scatter| of each of our layers' outputs (the fast path equals the reference)."""
     errors = {}
-    for name in ("SparseGATConv", "DotAttnConv", "L2AttnConv", "MetricAttnConv"):
+    for name in ("SparseGATConv", "SparseGATv2Conv", "DotAttnConv", "L2AttnConv", "MetricAttnConv"):
         torch.manual_seed(0)
         layer = LAYERS[name][0]()
         with torch.no_grad():

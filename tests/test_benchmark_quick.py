@@ -28,6 +28,7 @@ def test_quick_benchmark_runs_and_paths_agree(tmp_path) -> None:
             "PyG GATv2Conv",
             "PyG TransformerConv",
             "SparseGATConv",
+            "SparseGATv2Conv",
             "DotAttnConv",
             "L2AttnConv",
             "MetricAttnConv",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.layer_cases import dense_attention, dense_mask, random_graph
-from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
 
 
 def _dense_check(layer, x_src, x_dst, edge_index, dense_scores, self_loops: bool) -> None:
@@ -89,10 +89,11 @@ LAYERS = [
     lambda: DotAttnConv(3, 2, heads=2),
     lambda: L2AttnConv(3, 2, heads=2, residual=True),
     lambda: MetricAttnConv(3, 2, heads=2, hidden_channels=4),
+    lambda: SparseGATv2Conv(3, 2, heads=2, residual=True),
 ]
 
 
-@pytest.mark.parametrize("make_layer", LAYERS, ids=["gat", "dot", "l2", "metric"])
+@pytest.mark.parametrize("make_layer", LAYERS, ids=["gat", "dot", "l2", "metric", "gatv2"])
 def test_gradcheck(make_layer) -> None:
     torch.manual_seed(0)
     layer = make_layer().double()

@@ -13,7 +13,7 @@ from tests.layer_cases import random_graph
 from tg_metricattn.flow_integration import integrate
 from tg_metricattn.models import AttentionFlowNet
 
-KINDS = ["gat", "dot", "l2", "metric"]
+KINDS = ["gat", "gatv2", "dot", "l2", "metric"]
 
 
 def _dense_propagation(net: AttentionFlowNet, state: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ def test_euler_flow_is_the_power_of_the_step_matrix(kind, propagation):
     net = _net(kind, "euler", steps=5, layer_kwargs={"propagation": propagation}).double().eval()
     state = torch.randn(10, 12, generator=gen, dtype=torch.float64)
     P = _dense_propagation(net, state, edge_index)
-    tau = float(net.flow_time()) / 5
+    tau = float(net.flow_time().detach()) / 5
     groups = state.reshape(10, 3, 4)
     step = torch.eye(10, dtype=torch.float64) + tau * _generator(P)
     expected = torch.stack([torch.linalg.matrix_power(step[h], 5) @ groups[:, h] for h in range(3)], 1)

@@ -6,6 +6,7 @@ from tg_metricattn.layers import (
     L2AttnConv,
     MetricAttnConv,
     SparseGATConv,
+    SparseGATv2Conv,
     SpectralHeatDiffusion,
     edge_softmax,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "L2AttnConv",
     "MetricAttnConv",
     "SparseGATConv",
+    "SparseGATv2Conv",
     "SpectralHeatDiffusion",
     "__version__",
     "edge_softmax",

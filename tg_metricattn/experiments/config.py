@@ -347,7 +347,7 @@ class TrainConfig:
         if self.batch_size:
             raise ValueError("--arch flow integrates over the whole graph: drop --batch-size.")
         if self.layer == NO_LAYER:
-            raise ValueError("--arch flow integrates an attention's propagation: choose --layer gat, dot, l2, metric.")
+            raise ValueError("--arch flow integrates an attention's propagation: choose an attention --layer.")
         if self.root_weight is not None:
             raise ValueError("--root-weight has no place in --arch flow: the flow keeps (1 - step) of x_i itself.")
         if self.layers not in (None, 1):

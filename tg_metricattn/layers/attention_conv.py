@@ -118,7 +118,7 @@ class AttentionConv(MessagePassing):
             They add a learned term to the score, GATConv's: s_ij += a_e . W_e e_ij per head
             (``lin_edge``, ``att_edge``), evaluated as e_ij . (W_e^T a_e), so no
             ``E x H x C`` tensor is formed. Kinds with another form override
-            :meth:`edge_score_terms`.
+            :meth:`with_edge_features`.
         fill_value: the edge features of the added self-loops, as PyG's ``add_self_loops``:
             ``'mean'`` (default), ``'add'``, ``'max'``, ``'min'``, ``'mul'`` of the
             target's incoming edges' features, a number, or a tensor ``[edge_dim]``.
@@ -253,14 +253,13 @@ class AttentionConv(MessagePassing):
         """Values ``[N_src, H, C]`` and the per-node terms of the score."""
         raise NotImplementedError
 
-    def edge_score_terms(self, edge_attr: Tensor, terms: ScoreTerms, target: Tensor) -> Tensor:
-        """The edge features' term of the score, ``[E, H]``: a_e . W_e e_ij per head (GATConv's),
-        computed as e_ij . w_h with w_h = W_e,h^T a_e,h (no ``E x H x C`` tensor). ``edge_attr``
-        ``[E, edge_dim]`` and ``target`` ``[E]`` are in the order of the edges scored; ``terms``
-        are the layer's node terms (for kinds whose edge term involves them)."""
+    def with_edge_features(self, terms: ScoreTerms, edge_attr: Tensor, target: Tensor) -> ScoreTerms:
+        """The score's terms with the edge features' part: here GATConv's a_e . W_e e_ij per head,
+        an ``edge_bias`` computed as e_ij . w_h with w_h = W_e,h^T a_e,h (no ``E x H x C`` tensor).
+        ``edge_attr`` ``[E, edge_dim]`` and ``target`` ``[E]`` are in the order of the edges scored."""
         H, C = self.heads, self.out_channels
         per_head = (self.lin_edge.weight.view(H, C, -1) * self.att_edge.view(H, C, 1)).sum(1)  # [H, edge_dim]
-        return edge_attr @ per_head.t()
+        return terms._replace(edge_bias=edge_attr @ per_head.t())
 
     def edge_value_term(self, attention: Attention, weights: Tensor) -> Tensor | None:
         """A term of the edge features added to the aggregated values, ``[N_dst, H, C]`` (none here)."""
@@ -384,7 +383,7 @@ class AttentionConv(MessagePassing):
             edge_attr = edge_attr if csr_graph is None else edge_attr.index_select(0, csr_graph.order)
         source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
         if edge_attr is not None:
-            terms = terms._replace(edge_bias=self.edge_score_terms(edge_attr, terms, target))
+            terms = self.with_edge_features(terms, edge_attr, target)
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
         if self.check_finite:
             check_finite_scores(scores)

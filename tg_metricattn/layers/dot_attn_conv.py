@@ -79,13 +79,13 @@ class DotAttnConv(AttentionConv):
         key = self.lin_key(x_src).view(-1, H, C)
         return self.lin_value(x_src).view(-1, H, C), ScoreTerms(query=query, key=key)
 
-    def edge_score_terms(self, edge_attr: Tensor, terms: ScoreTerms, target: Tensor) -> Tensor:
+    def with_edge_features(self, terms: ScoreTerms, edge_attr: Tensor, target: Tensor) -> ScoreTerms:
         """TransformerConv's edge term: the key of j becomes k_j + W_e e_ij, so the score gains
         <q_i, W_e e_ij> / sqrt(C) = e_ij . (W_e^T q_i) / sqrt(C): per node W_e^T q_i ``[N, H, edge_dim]``,
         per edge one gather of it (no ``E x H x C`` tensor)."""
         H, C = self.heads, self.out_channels
         projected = torch.einsum("nhc,hcd->nhd", terms.query, self.lin_edge.weight.view(H, C, -1))
-        return (projected.index_select(0, target) * edge_attr.unsqueeze(1)).sum(-1)
+        return terms._replace(edge_bias=(projected.index_select(0, target) * edge_attr.unsqueeze(1)).sum(-1))
 
     def edge_value_term(self, attention: Attention, weights: Tensor) -> Tensor | None:
         """TransformerConv's edge values: the value of j becomes v_j + W_e e_ij, so the output gains

@@ -9,7 +9,8 @@ with q, b, p_i computed once per target node i and k, c, p_j once per source nod
 - GAT:          b_i = a_dst . W x_i,  c_j = a_src . W x_j,  act = LeakyReLU
 - dot-product:  q_i = W_q x_i / sqrt(C),  k_j = W_k x_j
 - squared distance -‖y_i - y_j‖² / t (L2 and metric attention): p = y, one t per head;
-- edge features: e_ij, one term per edge and head (computed by the layer).
+- edge features: e_ij, one term per edge and head (computed by the layer);
+- GATv2: a . LeakyReLU(W_t x_i + W_s x_j [+ W_e e_ij]), evaluated edge-chunk by edge-chunk.
 
 Per edge there is one gather and one dot product, or (squared distance) one difference,
 in chunks of edges: no ``E x H x D`` tensor is ever whole. The squared distance is the
@@ -25,7 +26,19 @@ from typing import NamedTuple
 from torch import Tensor
 
 from tg_metricattn.layers.csr_graph import CSRGraph
-from tg_metricattn.layers.sparse_kernels import edge_dot, edge_squared_distance
+from tg_metricattn.layers.sparse_kernels import edge_additive_score, edge_dot, edge_squared_distance
+
+
+class AdditiveTerms(NamedTuple):
+    """GATv2's score a . LeakyReLU(dst_i + src_j [+ W_e e_ij]): node pieces, the vector a, the slope,
+    and (with edge features) the features ``[E, D]`` in the order of the edges scored and W_e ``[H C, D]``."""
+
+    dst: Tensor  # [N_dst, H, C]
+    src: Tensor  # [N_src, H, C]
+    att: Tensor  # [H, C]
+    negative_slope: float
+    edge_attr: Tensor | None = None
+    edge_weight: Tensor | None = None
 
 
 class ScoreTerms(NamedTuple):
@@ -39,6 +52,7 @@ class ScoreTerms(NamedTuple):
     points_src: Tensor | None = None  # [N_src, H, D]
     inv_time: Tensor | float = 1.0  # 1 / t, per head [H] or a scalar
     edge_bias: Tensor | None = None  # [E, H], one term per edge, in the order of the edges scored
+    additive: AdditiveTerms | None = None  # GATv2's score
 
 
 def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None = None) -> Tensor:
@@ -67,6 +81,10 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
             score = gathered if score is None else score + gathered
     if terms.edge_bias is not None:
         score = terms.edge_bias if score is None else score + terms.edge_bias
+    if terms.additive is not None:
+        a = terms.additive
+        added = edge_additive_score(a.dst, a.src, a.att, source, target, a.negative_slope, a.edge_attr, a.edge_weight)
+        score = added if score is None else score + added
     if score is None:
         raise ValueError("ScoreTerms must define a query/key pair, a pair of points or at least one bias.")
     return score

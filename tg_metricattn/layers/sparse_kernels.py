@@ -161,3 +161,65 @@ def edge_squared_distance(points_dst: Tensor, points_src: Tensor, source: Tensor
     """
     shared = points_dst is points_src
     return _EdgeSquaredDistance.apply(points_src, None if shared else points_dst, source, target)
+
+
+class _EdgeAdditiveScore(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, dst, src, att, edge_attr, edge_weight, source, target, negative_slope):
+        ctx.save_for_backward(dst, src, att, edge_attr, edge_weight, source, target)
+        ctx.negative_slope = negative_slope
+        heads, channels = att.shape
+        out = src.new_empty(source.numel(), heads)
+        for part in _edge_chunks(source.numel(), heads * channels):
+            z = _additive_inputs(dst, src, edge_attr, edge_weight, source, target, part)
+            out[part] = (torch.nn.functional.leaky_relu(z, negative_slope) * att).sum(-1)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        dst, src, att, edge_attr, edge_weight, source, target = ctx.saved_tensors
+        slope = ctx.negative_slope
+        heads, channels = att.shape
+        grad_dst, grad_src, grad_att = torch.zeros_like(dst), torch.zeros_like(src), torch.zeros_like(att)
+        grad_attr = None if edge_attr is None else torch.empty_like(edge_attr)
+        grad_weight = None if edge_weight is None else torch.zeros_like(edge_weight)
+        for part in _edge_chunks(source.numel(), heads * channels):
+            z = _additive_inputs(dst, src, edge_attr, edge_weight, source, target, part)
+            g = grad[part].unsqueeze(-1)
+            grad_att += (g * torch.nn.functional.leaky_relu(z, slope)).sum(0)
+            dz = g * att * torch.where(z > 0, 1.0, slope).to(z.dtype)  # [e, H, C]
+            grad_dst.index_add_(0, target[part], dz)
+            grad_src.index_add_(0, source[part], dz)
+            if edge_attr is not None:
+                flat = dz.reshape(dz.size(0), heads * channels)
+                grad_attr[part] = flat @ edge_weight
+                grad_weight += flat.t() @ edge_attr[part]
+        return grad_dst, grad_src, grad_att, grad_attr, grad_weight, None, None, None
+
+
+def _additive_inputs(dst, src, edge_attr, edge_weight, source, target, part: slice) -> Tensor:
+    z = dst.index_select(0, target[part]) + src.index_select(0, source[part])
+    if edge_attr is not None:
+        z = z + (edge_attr[part] @ edge_weight.t()).view_as(z)
+    return z
+
+
+def edge_additive_score(
+    dst: Tensor,
+    src: Tensor,
+    att: Tensor,
+    source: Tensor,
+    target: Tensor,
+    negative_slope: float,
+    edge_attr: Tensor | None = None,
+    edge_weight: Tensor | None = None,
+) -> Tensor:
+    """s[e, h] = att_h . LeakyReLU(dst[target_e, h] + src[source_e, h] [+ (W_e e_e)_h]), ``[E, H]``.
+
+    GATv2's score (Brody et al. 2022): the nonlinearity sits between the sum and the dot
+    product, so the score has no per-node form; it is evaluated in chunks of edges, and the
+    backward pass recomputes each chunk, so no ``E x H x C`` tensor is ever whole. ``dst``
+    ``[N_dst, H, C]``, ``src`` ``[N_src, H, C]``, ``att`` ``[H, C]``; edge features
+    ``edge_attr`` ``[E, D]`` with ``edge_weight`` ``[H * C, D]`` (W_e) or neither.
+    """
+    return _EdgeAdditiveScore.apply(dst, src, att, edge_attr, edge_weight, source, target, negative_slope)

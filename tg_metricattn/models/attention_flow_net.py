@@ -53,7 +53,7 @@ class AttentionFlowNet(nn.Module):
     (O(N·hidden·K)) and P once, never an E x C tensor per step.
 
     Args:
-        layer: ``'gat' | 'dot' | 'l2' | 'metric'``.
+        layer: ``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'``.
         in_channels: input features.
         hidden: width of the flowing state (a multiple of ``heads``).
         out_channels: classes.

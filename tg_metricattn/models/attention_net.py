@@ -24,7 +24,7 @@ class AttentionNet(nn.Module):
     """A stack of attention layers with ELU and dropout between them.
 
     Args:
-        layer: ``'gat' | 'dot' | 'l2' | 'metric'``, or ``'none'``: every attention layer
+        layer: ``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'``, or ``'none'``: every attention layer
             replaced by a per-node linear map (:class:`NoAttention`), i.e. an MLP.
         in_channels: input width (ignored when ``encoder`` is given).
         hidden: channels per head of the hidden layers.

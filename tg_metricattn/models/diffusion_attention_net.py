@@ -55,7 +55,7 @@ class DiffusionAttentionBlock(nn.Module):
 
     Args:
         width: channels ``C`` in and out.
-        layer: attention kind (``'gat' | 'dot' | 'l2' | 'metric'``) or ``None`` for none.
+        layer: attention kind (``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'``) or ``None`` for none.
         heads: attention heads (concatenated; ``width`` must be a multiple).
         dropout: dropout inside the MLP.
         gradient_features: add :class:`~tg_metricattn.layers.SpatialGradientFeatures` of ``h``.

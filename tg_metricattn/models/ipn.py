@@ -24,7 +24,7 @@ class IPN(nn.Module):
     """Linear encoder, ``blocks`` residual attention blocks of one kind, linear head.
 
     Args:
-        layer: ``'gat' | 'dot' | 'l2' | 'metric'``.
+        layer: ``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'``.
         in_channels: input width F.
         out_channels: classes.
         width: width of the hidden features (``heads`` heads of ``width / heads`` channels).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn.layers import AttentionConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
 from tg_metricattn.models.no_attention import NoAttention
 
 __all__ = ["LAYERS", "NO_LAYER", "count_parameters", "layer_class"]
@@ -12,6 +12,7 @@ __all__ = ["LAYERS", "NO_LAYER", "count_parameters", "layer_class"]
 #: name -> attention layer class
 LAYERS: dict[str, type[AttentionConv]] = {
     "gat": SparseGATConv,
+    "gatv2": SparseGATv2Conv,
     "dot": DotAttnConv,
     "l2": L2AttnConv,
     "metric": MetricAttnConv,
@@ -22,7 +23,7 @@ NO_LAYER = "none"
 
 
 def layer_class(name: str) -> type[AttentionConv] | type[NoAttention]:
-    """The layer class for ``'gat' | 'dot' | 'l2' | 'metric'``, or :class:`NoAttention` for ``'none'``."""
+    """The layer class for ``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'``, or :class:`NoAttention` for ``'none'``."""
     if name == NO_LAYER:
         return NoAttention
     try:

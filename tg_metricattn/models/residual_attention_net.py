@@ -58,7 +58,7 @@ class ResidualAttentionNet(nn.Module):
     own (the block is the residual); FFN is :class:`FeedForward`.
 
     Args:
-        layer: ``'gat' | 'dot' | 'l2' | 'metric'`` or ``'none'``.
+        layer: ``'gat' | 'gatv2' | 'dot' | 'l2' | 'metric'`` or ``'none'``.
         in_channels: input features.
         hidden: model width d (divisible by ``heads``).
         out_channels: classes.
