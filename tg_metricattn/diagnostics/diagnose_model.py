@@ -148,9 +148,9 @@ def diagnose(
     modules = dict(model.named_modules())
     layers, arrays, cache = [], {}, {}
     settings = (laplacians, num_eigs, num_probes, seed, bounds, spectra)
-    for name, (x, edge_index) in captured.items():
+    for name, (x, edge_index, edge_attr) in captured.items():
         layer = modules.get(name, model if name == type(model).__name__ else None)
-        report, conformal = _diagnose_layer(name, layer, x, edge_index, data, cache, settings)
+        report, conformal = _diagnose_layer(name, layer, x, edge_index, edge_attr, data, cache, settings)
         layers.append(report)
         if conformal is not None:
             arrays[name] = conformal
@@ -190,8 +190,8 @@ def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data
     the learned T times the least-squares time of its generator (I - P ≈ t_ls L, first Laplacian):
     the flow's time when P - I is a multiple of -L."""
     laplacians, _, num_probes, seed, bounds, _ = settings
-    (name, (x, edge_index)), layer_report = next(iter(captured.items())), layers[0]
-    mats = propagation_matrix(modules[name], x, edge_index)
+    (name, (x, edge_index, edge_attr)), layer_report = next(iter(captured.items())), layers[0]
+    mats = propagation_matrix(modules[name], x, edge_index, edge_attr)
     n = mats[0].shape[0]
     reference = _laplacian_for(laplacians[0], _edge_index_of(edge_index, mats[0]), n, data)
     fits = fit_flow_times(mats, reference, flow["time"], flow["steps"], flow["method"], x, num_probes, seed, bounds)
@@ -203,7 +203,7 @@ def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data
 
 
 def _diagnose_layer(
-    name: str, layer: AttentionConv, x, edge_index, data, cache: dict, settings: tuple
+    name: str, layer: AttentionConv, x, edge_index, edge_attr, data, cache: dict, settings: tuple
 ) -> tuple[LayerReport, np.ndarray | None]:
     """The report of one attention layer on its recorded input, and its conformal factors ``[N, heads]``
     (distance kinds on data with ``pos``). ``cache`` keeps the reference Laplacians per graph."""
@@ -212,7 +212,7 @@ def _diagnose_layer(
     if isinstance(x, (tuple, list)):
         note = "bipartite: skipped"
         return LayerReport(name, type(layer).__name__, int(x[1].size(0)), 0, [], {}, time_scale, note), None
-    mats = propagation_matrix(layer, x, edge_index)
+    mats = propagation_matrix(layer, x, edge_index, edge_attr)
     n = mats[0].shape[0]
     ei = _edge_index_of(edge_index, mats[0])
     key = (ei.data_ptr(), ei.size(1), n)

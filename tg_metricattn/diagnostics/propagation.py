@@ -47,13 +47,13 @@ def weights_to_matrices(edge_index: Tensor, alpha: Tensor, shape: tuple[int, int
 
 
 @torch.no_grad()
-def propagation_matrix(layer: AttentionConv, x, edge_index) -> list[sp.csr_matrix]:
+def propagation_matrix(layer: AttentionConv, x, edge_index, edge_attr=None) -> list[sp.csr_matrix]:
     """The row-stochastic propagation matrix ``P_h`` [N_dst, N_src] of every head of ``layer``.
 
     The layer is called once in eval mode (its training flag is restored afterwards) with
     ``return_attention_weights=True``; ``P_h[i, j] = alpha_ij`` for the edge ``j -> i``
     (duplicate edges summed). Accepts what the layer accepts (``x`` or ``(x_src, x_dst)``;
-    an edge index ``[2, E]`` or a torch sparse ``adj_t``).
+    an edge index ``[2, E]`` or a torch sparse ``adj_t``; ``edge_attr`` for a layer with ``edge_dim``).
 
     Returns:
         A list of ``heads`` scipy CSR matrices (float64).
@@ -63,7 +63,7 @@ def propagation_matrix(layer: AttentionConv, x, edge_index) -> list[sp.csr_matri
     was_training = layer.training
     layer.eval()
     try:
-        _, (used, alpha) = layer(x, edge_index, return_attention_weights=True)
+        _, (used, alpha) = layer(x, edge_index, edge_attr, return_attention_weights=True)
     finally:
         layer.train(was_training)
     shape = (x[1].size(0), x[0].size(0)) if isinstance(x, (tuple, list)) else (x.size(0), x.size(0))
@@ -87,8 +87,9 @@ def attention_layers(model: nn.Module) -> Iterator[tuple[str, AttentionConv]]:
 def capture_layer_inputs(model: nn.Module, *inputs, **kwargs) -> tuple[dict[str, tuple], object]:
     """Run ``model(*inputs, **kwargs)`` once in eval mode and record what each attention layer received.
 
-    Forward pre-hooks on every :class:`AttentionConv` store the layer's ``(x, edge_index)``
-    (the first call of a layer used several times). Returns ``({name: (x, edge_index)}, output)``.
+    Forward pre-hooks on every :class:`AttentionConv` store the layer's ``(x, edge_index, edge_attr)``
+    (the first call of a layer used several times; ``edge_attr`` ``None`` when not given).
+    Returns ``({name: (x, edge_index, edge_attr)}, output)``.
     """
     captured: dict[str, tuple] = {}
     handles = []
@@ -99,7 +100,8 @@ def capture_layer_inputs(model: nn.Module, *inputs, **kwargs) -> tuple[dict[str,
                 return
             x = args[0] if args else kw.get("x")
             edge_index = args[1] if len(args) > 1 else kw.get("edge_index")
-            captured[name] = (x, edge_index)
+            edge_attr = args[2] if len(args) > 2 else kw.get("edge_attr")
+            captured[name] = (x, edge_index, edge_attr)
 
         handles.append(layer.register_forward_pre_hook(hook, with_kwargs=True))
     was_training = model.training

@@ -209,6 +209,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "neighbours' message (ego/neighbour separation, default: on); --no-sep: one softmax with self-loops",
     )
     model.add_argument(
+        "--edge-features",
+        action=argparse.BooleanOptionalAction,
+        help="graph task: give every attention layer the graphs' edge features (OGB's BondEncoder for molecules, "
+        "a linear map otherwise; default: on); --no-edge-features drops them",
+    )
+    model.add_argument(
         "--gradient-features",
         action=argparse.BooleanOptionalAction,
         help="mesh task, --arch diffusion: DiffusionNet's spatial gradient features in every block (default: on)",
@@ -331,6 +337,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "flow_steps": args.flow_steps,
         "flow_method": args.flow_method,
         "flow_dynamics": args.flow_dynamics,
+        "edge_features": args.edge_features,
     }
     values.update(overrides)
     return TrainConfig(**values).resolved()  # type: ignore[arg-type]

@@ -159,6 +159,9 @@ class TrainConfig:
     ``flow_time`` (T <= ``flow_steps``) in ``flow_steps`` steps of ``flow_method`` (euler, rk4),
     with P fixed (``flow_dynamics='linear'``) or recomputed from the state (``'nonlinear'``);
     ``hidden`` is the width of the flowing state (a multiple of ``heads``).
+    ``edge_features`` (graph task, default on) gives every attention layer the graphs' edge
+    features (OGB's ``BondEncoder`` for molecules); a ``config.json`` without the key was
+    written before edge features existed and trained without them.
     ``split`` chooses one of a node dataset's published splits (the seed of the random split
     of a dataset without one); ``splits`` lists several: the runs are repeated for each, in
     ``out/split_<k>/run_<seed>``, and summarised over splits × seeds.
@@ -207,6 +210,7 @@ class TrainConfig:
     flow_steps: int | None = None
     flow_method: str | None = None
     flow_dynamics: str | None = None
+    edge_features: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.features, str):  # "xyz,hks" from the command line or an older config.json
@@ -229,6 +233,8 @@ class TrainConfig:
             values["gradient_features"] = values["arch"] == "diffusion"
         if values["augment"] is None:
             values["augment"] = self.task == "mesh" and "xyz" in self.features
+        if values["edge_features"] is None:
+            values["edge_features"] = self.task == "graph"
         if values["normalize_features"] is None:
             values["normalize_features"] = self.task == "node" and self.dataset.lower() in ROW_NORMALISED_DATASETS
         return TrainConfig(**values)
@@ -255,6 +261,8 @@ class TrainConfig:
         elif self.sep is not None:
             raise ValueError("--sep/--no-sep belongs to the residual backbone (--arch residual).")
         self._validate_flow()
+        if self.edge_features and self.task != "graph":
+            raise ValueError("--edge-features belongs to the graph task (--task graph, ogbg-* datasets).")
         width_arch = self.arch in ("residual", "flow")
         if width_arch and self.hidden is not None and self.heads is not None and self.hidden % self.heads:
             raise ValueError(
@@ -400,6 +408,8 @@ class TrainConfig:
                 raise ValueError(
                     f"{where}{key} = {value!r} is not of type {known[key]}; the file was edited or damaged."
                 )
+        if "edge_features" not in values:  # written before edge features existed: trained without them
+            values = {**values, "edge_features": False}
         try:
             return cls(**{k: v for k, v in values.items() if k in known})
         except ValueError as error:

@@ -168,9 +168,10 @@ class AttentionFlowNet(nn.Module):
         final = self.flow(self.encode(x), edge_index)
         return self.decoder(F.dropout(F.gelu(final), self.dropout, self.training))
 
-    def diagnostic_inputs(self, x: Tensor, edge_index: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
-        """``{"conv": (x(0), edge_index)}``: what the layer's attention is computed from (for the diagnostics)."""
-        return {"conv": (self.encode(x), self._flow_edges(edge_index))}
+    def diagnostic_inputs(self, x: Tensor, edge_index: Tensor) -> dict[str, tuple[Tensor, Tensor, None]]:
+        """``{"conv": (x(0), edge_index, None)}``: what the layer's attention is computed from (for the
+        diagnostics: layer input, edges, no edge features)."""
+        return {"conv": (self.encode(x), self._flow_edges(edge_index), None)}
 
     def flow_settings(self) -> dict[str, Any]:
         """What the diagnostics need to rebuild the flow map from P: T, K, the method and the dynamics."""

@@ -37,7 +37,10 @@ class AttentionNet(nn.Module):
         encoder: optional module mapping the raw input to ``heads * hidden`` features
             (e.g. OGB's ``AtomEncoder``); then hidden layers also get residual connections.
         pool: average the node features per graph (``batch``) before the linear head.
-        layer_kwargs: further arguments of every attention layer (e.g. ``{"time_scale": "auto"}``).
+        layer_kwargs: further arguments of every attention layer (e.g. ``{"time_scale": "auto"}``;
+            with an ``edge_encoder``, ``edge_dim`` its output width).
+        edge_encoder: optional module mapping the raw edge features to the layers' ``edge_dim``
+            (e.g. OGB's ``BondEncoder``); the model then needs ``edge_attr``.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class AttentionNet(nn.Module):
         encoder: nn.Module | None = None,
         pool: bool = False,
         layer_kwargs: dict | None = None,
+        edge_encoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if output not in ("conv", "linear"):
@@ -61,7 +65,7 @@ class AttentionNet(nn.Module):
         kwargs = dict(layer_kwargs or {})
         conv = layer_class(layer)  # 'none': NoAttention, the same network as an MLP
         self.layer_name, self.dropout, self.output, self.pool = layer, dropout, output, pool
-        self.encoder = encoder
+        self.encoder, self.edge_encoder = encoder, edge_encoder
         self.residual = encoder is not None
         width = heads * hidden
         num_hidden = num_layers - 1 if output == "conv" else num_layers
@@ -76,6 +80,13 @@ class AttentionNet(nn.Module):
         else:
             self.head = nn.Linear(channels, out_channels)
 
+    def inputs(self, data) -> dict:
+        """The keyword arguments of a call on a PyG ``Data`` (its ``edge_attr`` when the model reads edge features)."""
+        inputs = {"x": data.x, "edge_index": data.edge_index}
+        if self.edge_encoder is not None:
+            inputs["edge_attr"] = data.edge_attr
+        return inputs
+
     def reset_parameters(self) -> None:
         """Re-initialise every layer."""
         for module in self.modules():
@@ -88,8 +99,12 @@ class AttentionNet(nn.Module):
         edge_index: Tensor,
         batch: Tensor | None = None,
         num_sampled_nodes: list[int] | None = None,
+        edge_attr: Tensor | None = None,
     ) -> Tensor:
         """Logits per node (or per graph when ``pool``).
+
+        ``edge_attr`` (for a model with an ``edge_encoder``) is encoded once and given to every
+        attention layer as its edge features.
 
         ``num_sampled_nodes[k]`` is the number of nodes first reached at hop ``k`` (seeds at
         hop 0, nodes ordered by hop, as from a neighbour sampler); then only the seeds'
@@ -97,6 +112,16 @@ class AttentionNet(nn.Module):
         """
         if self.encoder is not None:
             x = self.encoder(x)
+        if self.edge_encoder is not None:
+            if edge_attr is None:
+                raise ValueError(
+                    "This model encodes edge features: pass edge_attr (or build it without an edge_encoder)."
+                )
+            if num_sampled_nodes is not None:
+                raise ValueError("Edge features are not supported with sampled mini-batches (num_sampled_nodes).")
+            edge_attr = self.edge_encoder(edge_attr)
+        elif edge_attr is not None:
+            raise ValueError("edge_attr was given but the model has no edge_encoder to read it.")
         bounds = None
         if num_sampled_nodes is not None:
             if len(num_sampled_nodes) != len(self.convs) + 1:
@@ -109,7 +134,7 @@ class AttentionNet(nn.Module):
         for i, conv in enumerate(self.convs):
             x_in = F.dropout(x, p=self.dropout, training=self.training)
             if bounds is None:
-                h = conv(x_in, edge_index)
+                h = conv(x_in, edge_index) if edge_attr is None else conv(x_in, edge_index, edge_attr)
                 skip = x
             else:
                 n_src, n_dst = bounds[len(self.convs) - i], bounds[len(self.convs) - i - 1]

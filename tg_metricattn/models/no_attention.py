@@ -32,8 +32,10 @@ class NoAttention(nn.Module):
         """Re-initialise the linear map."""
         self.lin.reset_parameters()
 
-    def forward(self, x: Tensor | tuple[Tensor, Tensor], edge_index: Any = None, size: Any = None) -> Tensor:
-        """The linear map of the target nodes' features (the graph is not used)."""
+    def forward(
+        self, x: Tensor | tuple[Tensor, Tensor], edge_index: Any = None, edge_attr: Any = None, size: Any = None
+    ) -> Tensor:
+        """The linear map of the target nodes' features (the graph and its edge features are not used)."""
         x_dst = x[1] if isinstance(x, (tuple, list)) else x
         return self.lin(x_dst)
 

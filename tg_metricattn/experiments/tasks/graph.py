@@ -1,4 +1,9 @@
-"""``ogbg-*`` graph property prediction with global mean pooling, scored by the OGB ``Evaluator``."""
+"""``ogbg-*`` graph property prediction with global mean pooling, scored by the OGB ``Evaluator``.
+
+Node features enter through OGB's ``AtomEncoder`` (molecules) or a linear map; edge features,
+unless ``--no-edge-features``, through ``BondEncoder`` (molecules) or a linear map, into every
+attention layer's ``edge_attr`` (as OGB's own examples).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.data import check_present, resolve_root
 from tg_metricattn.experiments.distributed import DistContext
 from tg_metricattn.experiments.tasks.base import Task, optimizer_step
-from tg_metricattn.models import AttentionNet
+from tg_metricattn.models import NO_LAYER, AttentionNet
 
 __all__ = ["GraphTask"]
 
@@ -40,16 +45,31 @@ class GraphTask(Task):
     def build_model(self, config: TrainConfig) -> nn.Module:
         c = config
         width = c.heads * c.hidden
-        if self.config.dataset.lower().startswith("ogbg-mol"):
-            from ogb.graphproppred.mol_encoder import AtomEncoder
+        molecules = self.config.dataset.lower().startswith("ogbg-mol")
+        if molecules:
+            from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
 
             encoder: nn.Module = AtomEncoder(width)
         else:
             encoder = nn.Linear(self.in_channels, width)
+        layer_kwargs, edge_encoder = c.layer_kwargs(), None
+        if self.uses_edge_features:  # as OGB's examples: AtomEncoder + BondEncoder (a linear map otherwise)
+            edge_encoder = BondEncoder(width) if molecules else nn.Linear(self.info.num_edge_features, width)
+            layer_kwargs["edge_dim"] = width
         return AttentionNet(
             c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, c.layers, c.dropout,
-            output="linear", encoder=encoder, pool=True, layer_kwargs=c.layer_kwargs(),
+            output="linear", encoder=encoder, pool=True, layer_kwargs=layer_kwargs, edge_encoder=edge_encoder,
         )  # fmt: skip
+
+    @property
+    def uses_edge_features(self) -> bool:
+        """``--edge-features`` (the default) on a dataset whose graphs have them, for an attention kind
+        (``--layer none``, the MLP row, reads no graph)."""
+        return bool(self.config.edge_features) and self.info.num_edge_features > 0 and self.config.layer != NO_LAYER
+
+    def _forward(self, model: nn.Module, batch: Batch) -> Tensor:
+        edge_attr = batch.edge_attr if self.uses_edge_features else None
+        return model(batch.x, batch.edge_index, batch.batch, edge_attr=edge_attr)
 
     def _loss(self, out: Tensor, y: Tensor) -> Tensor:
         y = y.view(out.shape).to(out.dtype)
@@ -70,7 +90,7 @@ class GraphTask(Task):
         total, count = 0.0, 0
         for batch in self._batches(self._shuffled_shard(self.info.split["train"])):
             batch = batch.to(self.device)
-            loss = optimizer_step(optimizer, self._loss(model(batch.x, batch.edge_index, batch.batch), batch.y))
+            loss = optimizer_step(optimizer, self._loss(self._forward(model, batch), batch.y))
             total, count = total + loss * batch.num_graphs, count + batch.num_graphs
         return {"train_loss": total / max(count, 1)}
 
@@ -82,7 +102,7 @@ class GraphTask(Task):
             outs, ys = [], []
             for batch in self._batches(self.info.split[theirs]):
                 batch = batch.to(self.device)
-                outs.append(model(batch.x, batch.edge_index, batch.batch).cpu())
+                outs.append(self._forward(model, batch).cpu())
                 ys.append(batch.y.view(outs[-1].shape).cpu().to(outs[-1].dtype))
             out, y = torch.cat(outs), torch.cat(ys)
             result = self.info.evaluator.eval({"y_true": y, "y_pred": out})
