@@ -99,3 +99,12 @@ def test_torch_scatter_switch_restores_the_flag() -> None:
     with torch_scatter_switch(not before):
         assert torch_geometric.typing.WITH_TORCH_SCATTER is (not before)
     assert torch_geometric.typing.WITH_TORCH_SCATTER is before
+
+
+def test_the_edge_feature_benchmark_runs_and_prints_memory_per_edge() -> None:
+    command = [sys.executable, "-m", "benchmarks.edge_features", "--quick", "--repeats", "1"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    rows = [line for line in completed.stdout.splitlines() if "B/edge" in line]
+    assert [row.split()[0] for row in rows] == ["GAT", "GATv2", "Transformer"]
+    assert all(row.count("B/edge") == 2 and "speed" in row for row in rows)
