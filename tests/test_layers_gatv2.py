@@ -42,6 +42,17 @@ def test_sparse_gatv2_is_pyg_gatv2conv(settings, propagation):
     assert torch.allclose(ours(x, edge_index, edge_attr), pyg(x, edge_index, edge_attr), atol=1e-12)
 
 
+@pytest.mark.parametrize("fill_value", ["mean", "add", "max", "min", "mul", -1.5, torch.tensor([1.0, 0.0, 2.0])])
+def test_every_fill_value(fill_value):
+    edge_index, gen = random_graph(10, 35, seed=7)
+    x = torch.randn(10, 5, generator=gen, dtype=torch.float64)
+    edge_attr = torch.randn(35, 3, generator=gen, dtype=torch.float64)
+    ours = SparseGATv2Conv(5, 4, heads=2, edge_dim=3, fill_value=fill_value).double()
+    pyg = GATv2Conv(5, 4, heads=2, edge_dim=3, fill_value=fill_value).double()
+    pyg.load_state_dict(ours.state_dict())
+    assert torch.allclose(ours(x, edge_index, edge_attr), pyg(x, edge_index, edge_attr), atol=1e-12)
+
+
 def test_bipartite_input():
     edge_index, gen = random_graph(9, 30, seed=3, num_targets=5)
     pair = (
