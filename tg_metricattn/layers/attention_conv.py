@@ -374,13 +374,11 @@ class AttentionConv(MessagePassing):
             check_finite(x_src, x_dst)
         value, terms = self.node_terms(x_src, x_dst)
         use_csr = self.uses_csr(value)
-        if edge_attr is None:
-            graph, csr_graph = self._prepare_graph(edge_index, size, x_src.size(0), x_dst.size(0), validate, use_csr)
-        else:
-            graph, csr_graph, edge_attr = self._prepare_graph_with_features(
-                edge_index, edge_attr, size, x_src.size(0), x_dst.size(0), validate, use_csr
-            )
-            edge_attr = edge_attr if csr_graph is None else edge_attr.index_select(0, csr_graph.order)
+        graph, csr_graph, edge_attr = self._prepare_graph(
+            edge_index, edge_attr, size, x_src.size(0), x_dst.size(0), validate, use_csr
+        )
+        if edge_attr is not None and csr_graph is not None:
+            edge_attr = edge_attr.index_select(0, csr_graph.order)
         source, target = (csr_graph.source, csr_graph.target) if csr_graph is not None else graph.edge_index
         if edge_attr is not None:
             terms = self.with_edge_features(terms, edge_attr, target)
@@ -415,40 +413,37 @@ class AttentionConv(MessagePassing):
     def _prepare_graph(
         self,
         edge_index: Adjacency,
+        edge_attr: Tensor | None,
         size: tuple[int, int] | None,
         num_sources: int,
         num_targets: int,
         validate: bool,
         use_csr: bool,
-    ) -> tuple[Graph, CSRGraph | None]:
-        """Validated graph with self-loops, and its CSR form on the sparse-kernel path (cached)."""
+    ) -> tuple[Graph, CSRGraph | None, Tensor | None]:
+        """Validated graph with self-loops, its CSR form on the sparse-kernel path, and the features of
+        its edges (``None`` without ``edge_attr``). Cached without edge features only: the self-loops'
+        features depend on the values."""
+        if edge_attr is not None:
+            self._check_edge_features_fit(edge_index, edge_attr)
         plain_tensor = isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
-        cacheable = use_csr and self.cache_graph and plain_tensor
+        cacheable = use_csr and self.cache_graph and plain_tensor and edge_attr is None
         key = (num_sources, num_targets, self.add_self_loops)
         cached = GRAPH_CACHE.get(edge_index, key) if cacheable else None
         if cached is not None:
             check_size(size, num_sources, num_targets, validate)  # the edges were checked when cached
-            return cached
+            return (*cached, None)
         graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
+        if edge_attr is not None:
+            edge_attr = check_edge_attr(edge_attr, graph.edge_index.size(1), self.edge_dim, self.check_finite)
         if self.add_self_loops:
-            graph = with_self_loops(graph)
+            graph, edge_attr = with_self_loops(graph, edge_attr, self.fill_value)
         csr_graph = build_csr_graph(graph.edge_index, num_sources, num_targets) if use_csr else None
         if cacheable:
             GRAPH_CACHE.put(edge_index, key, (graph, csr_graph))
-        return graph, csr_graph
+        return graph, csr_graph, edge_attr
 
-    def _prepare_graph_with_features(
-        self,
-        edge_index: Adjacency,
-        edge_attr: Tensor,
-        size: tuple[int, int] | None,
-        num_sources: int,
-        num_targets: int,
-        validate: bool,
-        use_csr: bool,
-    ) -> tuple[Graph, CSRGraph | None, Tensor]:
-        """As :meth:`_prepare_graph` with edge features (not cached: the self-loops' features
-        depend on the values): the graph, its CSR form, and the features of its edges."""
+    def _check_edge_features_fit(self, edge_index: Adjacency, edge_attr: Tensor) -> None:
+        """Edge features need a layer built with ``edge_dim`` and an ``edge_index`` to go with."""
         if self.edge_dim is None:
             raise ValueError(
                 f"edge_attr was given but {type(self).__name__} was built without edge_dim; build it with "
@@ -459,12 +454,6 @@ class AttentionConv(MessagePassing):
                 "edge_attr goes with an edge_index [2, E]: a sparse adjacency carries no edge features here; "
                 "pass adj_t.indices() (COO) or its edge_index instead."
             )
-        graph = to_graph(edge_index, size, num_sources, num_targets, validate=validate)
-        edge_attr = check_edge_attr(edge_attr, graph.edge_index.size(1), self.edge_dim, self.check_finite)
-        if self.add_self_loops:
-            graph, edge_attr = with_self_loops(graph, edge_attr, self.fill_value)
-        csr_graph = build_csr_graph(graph.edge_index, num_sources, num_targets) if use_csr else None
-        return graph, csr_graph, edge_attr
 
     def uses_csr(self, value: Tensor) -> bool:
         """Whether this call takes the sparse-kernel path (see ``propagation``)."""

@@ -204,19 +204,18 @@ def check_edge_attr(edge_attr: object, num_edges: int, edge_dim: int, finite: bo
     return edge_attr
 
 
-def with_self_loops(graph: Graph, edge_attr: Tensor | None = None, fill_value: object = "mean"):
+def with_self_loops(
+    graph: Graph, edge_attr: Tensor | None = None, fill_value: object = "mean"
+) -> tuple[Graph, Tensor | None]:
     """Remove existing self-loops, then add one loop per node (as PyG's GATConv does).
 
-    On a bipartite graph loops are added for the first ``min(N_src, N_dst)`` nodes. With
-    ``edge_attr`` the loops get features by ``fill_value`` (PyG's ``add_self_loops``) and
-    ``(graph, edge_attr)`` is returned; without, the graph alone.
+    On a bipartite graph loops are added for the first ``min(N_src, N_dst)`` nodes. The
+    loops' edge features come from ``fill_value`` (PyG's ``add_self_loops``); returns
+    ``(graph, edge_attr)`` (``edge_attr`` ``None`` when none was given).
     """
+    edge_index, edge_attr = remove_self_loops(graph.edge_index, edge_attr)
     num_nodes = min(graph.num_sources, graph.num_targets)
-    edge_index, edge_attr_kept = remove_self_loops(graph.edge_index, edge_attr)
-    if edge_attr is None:
-        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
-        return graph._replace(edge_index=edge_index)
-    edge_index, edge_attr = add_self_loops(edge_index, edge_attr_kept, fill_value=fill_value, num_nodes=num_nodes)
+    edge_index, edge_attr = add_self_loops(edge_index, edge_attr, fill_value=fill_value, num_nodes=num_nodes)
     return graph._replace(edge_index=edge_index), edge_attr
 
 
