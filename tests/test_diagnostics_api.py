@@ -27,6 +27,7 @@ from tg_metricattn.diagnostics import (
     geometric_edge_lengths,
     graph_laplacian,
     heat_apply,
+    heat_blocks,
     heat_curve,
     heat_curves,
     knn_edge_index,
@@ -317,6 +318,14 @@ def test_heat_curve_matches_dense_expm_for_every_kind_of_laplacian():
         first, second = heat_curves(lap, np.stack([x, -2 * x], axis=1), times)  # one symmetric form, two bases
         assert np.abs(first - expected).max() <= 1e-6 * np.abs(x).max(), name
         assert np.abs(second + 2 * expected).max() <= 2e-6 * np.abs(x).max(), name
+        # the blocks cover every (column, time) once, each equal to its heat flow, whichever order the operator takes
+        signals = np.stack([x, -2 * x, x[::-1]], axis=1)
+        covered = np.zeros((3, times.size), dtype=int)
+        for columns, steps, block in heat_blocks(lap, signals, times):
+            want = np.stack([scipy.linalg.expm(-t * dense) @ signals[:, columns] for t in times[steps]], axis=2)
+            assert block.shape == want.shape and np.abs(block - want).max() <= 2e-6 * np.abs(x).max(), name
+            covered[columns, steps] += 1
+        assert (covered == 1).all(), name
     with pytest.raises(ValueError, match="increasing"):
         heat_curve(cases["rw"], x, [1.0, 0.5])
     with pytest.raises(ValueError, match="one signal"):
@@ -508,3 +517,41 @@ def test_diagnose_reports_self_weight_and_departure_from_uniform_per_head():
     assert heads[0].uniformity["self_weight"] > 1.2 * heads[0].uniformity["uniform_self_weight"]
     assert heads[1].uniformity["self_weight"] < heads[0].uniformity["self_weight"]
     assert f"self={heads[0].uniformity['self_weight']:.3f}" in report.summary()
+
+
+@pytest.mark.parametrize("kind", ["rw", "sym", "combinatorial"])
+def test_sparse_laplacian_eigenpairs_are_the_smallest_of_the_dense_problem(kind):
+    """Above the dense size the Lanczos path (or its shift-invert fallback) gives the k smallest eigenpairs."""
+    edge_index = knn_edge_index(fibonacci_sphere(700), 6)
+    for graph in (torch.cat([edge_index, edge_index.flip(0)], 1).unique(dim=1), edge_index):  # undirected, directed
+        lap = graph_laplacian(graph, 700, kind)
+        vals, vecs = laplacian_eigenpairs(lap, 5)
+        L = lap.matrix.toarray()
+        if kind == "rw":  # solved in the symmetric form D^{1/2} L D^{-1/2}, symmetrised as the docstring says
+            root = np.sqrt(lap.degree)
+            L = np.diag(root) @ L @ np.diag(1 / root)
+            vecs = root[:, None] * vecs
+        symmetric = (L + L.T) / 2
+        np.testing.assert_allclose(vals, np.linalg.eigvalsh(symmetric)[:5], atol=1e-7)
+        vecs = vecs / np.linalg.norm(vecs, axis=0)
+        assert np.abs(symmetric @ vecs - vecs * vals).max() < 1e-6
+
+
+def test_the_stationary_distribution_of_a_large_directed_chain_solves_the_balance_equations():
+    """2000 states (past the dense size), a directed kNN chain: pi^T P = pi^T to round-off, as a dense solve
+    gives it; the fast Arnoldi path is the one that answers here (the sparse LU is the fallback)."""
+    from tg_metricattn.diagnostics.reversibility import _arnoldi_stationary
+
+    n = 2000
+    ei = knn_edge_index(np.random.default_rng(3).uniform(size=(n, 3)), 8)
+    weights = np.random.default_rng(4).uniform(0.1, 1.0, ei.size(1))
+    W = sp.csr_matrix((weights, (ei[1].numpy(), ei[0].numpy())), shape=(n, n)) + sp.identity(n)
+    P = sp.csr_matrix(sp.diags(1 / np.asarray(W.sum(1)).ravel()) @ W)
+    system = (np.eye(n) - P.toarray()).T
+    system[0] = 1.0  # replace one balance equation by sum(pi) = 1
+    expected = np.linalg.solve(system, np.eye(n)[0])
+    fast = _arnoldi_stationary(P, 1e-10)
+    assert fast is not None
+    np.testing.assert_allclose(fast, expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(stationary_distribution(P), expected, rtol=1e-6, atol=1e-12)
+    assert drift_share(P) > 0.01  # not reversible: the distribution is not the degrees'

@@ -42,6 +42,7 @@ from tg_metricattn.diagnostics.flow_fit import FlowFit, fit_flow_times, flow_out
 from tg_metricattn.diagnostics.heat import (
     HeatConvergenceError,
     heat_apply,
+    heat_blocks,
     heat_curve,
     heat_curves,
     symmetrizing_weights,
@@ -106,6 +107,7 @@ __all__ = [
     "graph_laplacian",
     "grid_minimum",
     "heat_apply",
+    "heat_blocks",
     "heat_curve",
     "heat_curves",
     "knn_edge_index",

@@ -16,8 +16,9 @@ Two estimates, each with its relative residual at ``t*``:
    random-walk Laplacian (diagonal 1) gets, rescaled for Laplacians of another scale (a
    mesh's ``M^{-1} L_cot`` has a diagonal of order 1/h²). ``X`` holds random Gaussian
    signals and, when given, the layer's input features, each column scaled to unit norm;
-   ``exp(-t L) x`` for all grid times comes from one Krylov decomposition per probe
-   column (:func:`~tg_metricattn.diagnostics.heat.heat_curves`), shared by all heads of a layer.
+   ``exp(-t L) X`` for all grid times comes from one Krylov decomposition per probe
+   column, or for a directed graph one step of ``expm_multiply`` per grid time on all
+   columns (:func:`~tg_metricattn.diagnostics.heat.heat_blocks`), shared by all heads of a layer.
 
 ``P`` is row-stochastic, i.e. random-walk like, so the default reference is the
 random-walk Laplacian ``L = I - D^{-1} A`` (``P 1 = exp(-t L) 1 = 1``); the symmetric,
@@ -33,7 +34,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import norm as sparse_norm
 
 from tg_metricattn.diagnostics._validation import as_signals, as_square_csr, same_size
-from tg_metricattn.diagnostics.heat import heat_curves
+from tg_metricattn.diagnostics.heat import heat_blocks
 from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian, matrix_and_kind
 
 __all__ = [
@@ -151,9 +152,9 @@ def output_residuals(outputs: list[np.ndarray], laplacian: ReferenceLaplacian | 
     (:func:`probe_residuals` with ``Φ_h = P_h``; any linear map of the probes, such as a whole flow)."""
     times = np.asarray(times, dtype=np.float64)
     squared = np.zeros((len(outputs), times.size))
-    for j, flow in enumerate(heat_curves(laplacian, X, times)):  # flow: [N, T]
+    for columns, steps, flow in heat_blocks(laplacian, X, times):  # flow: [N, K_b, T_b]
         for h, target in enumerate(outputs):
-            squared[h] += ((target[:, j, None] - flow) ** 2).sum(axis=0)
+            squared[h, steps] += ((target[:, columns, None] - flow) ** 2).sum(axis=(0, 1))
     return np.sqrt(squared) / float(np.linalg.norm(X))
 
 

@@ -33,7 +33,7 @@ from scipy.sparse.linalg import expm_multiply
 from tg_metricattn.diagnostics._validation import as_signals
 from tg_metricattn.diagnostics.laplacians import ReferenceLaplacian, matrix_and_kind
 
-__all__ = ["HeatConvergenceError", "heat_apply", "heat_curve", "heat_curves", "symmetrizing_weights"]
+__all__ = ["HeatConvergenceError", "heat_apply", "heat_blocks", "heat_curve", "heat_curves", "symmetrizing_weights"]
 
 
 class HeatConvergenceError(RuntimeError):
@@ -147,21 +147,58 @@ def heat_curves(
     """
     L, _ = matrix_and_kind(laplacian)
     X = as_signals(signals, L.shape[0], "signals")
-    times = np.asarray(times, dtype=np.float64).ravel()
-    if times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0 or np.any(np.diff(times) <= 0):
-        raise ValueError("times must be a non-empty, strictly increasing sequence of finite numbers >= 0.")
-    form = _symmetric_form(laplacian)
+    times = _checked_times(times)
+    yield from _curves(L, _symmetric_form(laplacian), X, times, tol, max_steps)
+
+
+def _curves(L, form, X: np.ndarray, times: np.ndarray, tol: float, max_steps: int) -> Iterator[np.ndarray]:
     for x in X.T:
         if form is not None:
             S, root = form
             yield _lanczos_heat(S, root * x, times, tol, max_steps) / root[:, None]
-            continue
-        out, z, previous = np.empty((x.size, times.size)), x, 0.0
-        for i, t in enumerate(times):
-            if t > previous:
-                z = expm_multiply(-(t - previous) * L, z)
-            out[:, i], previous = z, t
-        yield out
+        else:
+            yield np.concatenate(list(_expm_steps(L, x[:, None], times)), axis=1)
+
+
+def heat_blocks(
+    laplacian: ReferenceLaplacian | sp.spmatrix, signals, times, tol: float = 1e-6, max_steps: int = 5000
+) -> Iterator[tuple[slice, slice, np.ndarray]]:
+    """``exp(-t L) X`` over a grid of times in blocks ``(columns, times, H)`` with ``H`` ``[N, K_b, T_b]``
+    equal to ``exp(-t L) X`` for those columns of ``X`` and those entries of ``times``.
+
+    The cheapest order for the operator: one column over all times at a time when ``L`` has
+    a symmetric form (a Lanczos basis per column, :func:`heat_curves`), all columns at one
+    time otherwise (``expm_multiply`` stepping from time to time on the whole block: one
+    norm estimate and one product with ``L`` per step for all columns). Either way at most
+    ``N x max(K, T)`` numbers are held.
+    """
+    L, _ = matrix_and_kind(laplacian)
+    X = as_signals(signals, L.shape[0], "signals")
+    times = _checked_times(times)
+    form = _symmetric_form(laplacian)
+    if form is not None:
+        for j, curve in enumerate(_curves(L, form, X, times, tol, max_steps)):
+            yield slice(j, j + 1), slice(0, times.size), curve[:, None, :]
+        return
+    for i, snapshot in enumerate(_expm_steps(L, X, times)):
+        yield slice(0, X.shape[1]), slice(i, i + 1), snapshot[:, :, None]
+
+
+def _checked_times(times) -> np.ndarray:
+    times = np.asarray(times, dtype=np.float64).ravel()
+    if times.size == 0 or not np.all(np.isfinite(times)) or times.min() < 0 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must be a non-empty, strictly increasing sequence of finite numbers >= 0.")
+    return times
+
+
+def _expm_steps(L: sp.spmatrix, X: np.ndarray, times: np.ndarray) -> Iterator[np.ndarray]:
+    """``exp(-t_i L) X`` ``[N, K]`` for each time in turn, stepping from the previous one."""
+    z, previous = X, 0.0
+    for t in times:
+        if t > previous:
+            z = expm_multiply(-(t - previous) * L, z)
+        previous = t
+        yield z
 
 
 def heat_curve(

@@ -130,7 +130,7 @@ def laplacian_eigenpairs(
 
     - ``"rw"``: ``L = I - D^{-1} A`` is similar to ``L_sym``; its eigenvectors are
       ``D^{-1/2} ψ`` for the eigenvectors ψ of ``L_sym`` (symmetric graphs).
-    - ``"sym"``/``"combinatorial"``: symmetric eigenproblem (``eigsh``, shift-invert near 0).
+    - ``"sym"``/``"combinatorial"``: symmetric eigenproblem (``eigsh``; Lanczos, shift-invert near 0 if it stalls).
     - ``"cotangent"``: ``L_cot φ = λ M φ`` via :func:`~tg_metricattn.geometry.generalized_eigenpairs`.
 
     Directed graphs are symmetrised (``(L + L^T)/2``) for the solve. The result is cached
@@ -163,16 +163,25 @@ def _eigenpairs(laplacian: ReferenceLaplacian, k: int, dense_below: int) -> tupl
     return _smallest_symmetric(sp.csr_matrix(0.5 * (L + L.T)), k, dense_below)
 
 
+#: restarts of the plain Lanczos solve for the smallest eigenpairs before shift-invert takes over
+LANCZOS_RESTARTS = 300
+
+
 def _smallest_symmetric(L: sp.csr_matrix, k: int, dense_below: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest eigenpairs of a symmetric ``L``: dense below ``dense_below`` nodes; else
+    implicitly restarted Lanczos on ``L`` itself (``which="SA"``: products with ``L`` only, about a
+    second for 100k nodes), and shift-invert near 0 (a sparse LU of ``L``: minutes and gigabytes
+    of fill-in for a 3-D graph of that size) only when Lanczos has not converged in
+    :data:`LANCZOS_RESTARTS` restarts."""
     n = L.shape[0]
     if n < dense_below or k >= n - 1:
         vals, vecs = np.linalg.eigh(L.toarray())
         return vals[:k], vecs[:, :k]
-    scale = float(abs(L.diagonal()).mean()) or 1.0
     v0 = np.random.default_rng(0).uniform(0.5, 1.5, size=n)
     try:
+        vals, vecs = eigsh(L, k=k, which="SA", v0=v0, tol=1e-8, maxiter=LANCZOS_RESTARTS)
+    except ArpackNoConvergence:
+        scale = float(abs(L.diagonal()).mean()) or 1.0
         vals, vecs = eigsh(L.tocsc(), k=k, sigma=-1e-3 * scale, which="LM", v0=v0)
-    except (ArpackNoConvergence, RuntimeError):
-        vals, vecs = eigsh(L, k=k, which="SA", v0=v0, maxiter=20 * n, tol=1e-8)
     order = np.argsort(vals)
     return vals[order], vecs[:, order]
