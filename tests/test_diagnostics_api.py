@@ -555,3 +555,28 @@ def test_the_stationary_distribution_of_a_large_directed_chain_solves_the_balanc
     np.testing.assert_allclose(fast, expected, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(stationary_distribution(P), expected, rtol=1e-6, atol=1e-12)
     assert drift_share(P) > 0.01  # not reversible: the distribution is not the degrees'
+
+
+def test_the_fast_setting_fits_on_random_probes_up_to_t_10_without_spectra():
+    """fast=True: each head's fit equals the fit with the random probes only over (1e-3, 10) / median L_ii,
+    no spectrum, the same drift share; a t* at the end of the interval searched is marked t*>=."""
+    torch.manual_seed(0)
+    data = sphere_mesh(200)
+    model = TwoLayers()
+    with torch.no_grad():
+        model.conv1.log_time_scale.copy_(torch.tensor([-2.0, 1.5]))
+    full = diagnose(model, data, num_eigs=4, num_probes=4)
+    fast = diagnose(model, data, num_eigs=4, num_probes=4, fast=True)
+    assert fast.fast and not full.fast and fast.summary().startswith("fast setting")
+    mats = propagation_matrix(model.conv1, data.x, data.edge_index)
+    lap = graph_laplacian(data.edge_index, 200, "rw")
+    for h, P in enumerate(mats):
+        expected = fit_diffusion_time(P, lap, None, num_random=4, bounds=(1e-3, 10.0))  # rw: median L_ii = 1
+        got = fast.layers[0].heads[h]
+        assert got.fits["rw"]["num_probes"] == 4 and got.fits["rw"]["t_high"] == pytest.approx(10.0)
+        assert got.fits["rw"]["t_probe"] == pytest.approx(expected.t_probe, rel=1e-9)
+        assert got.spectrum is None and full.layers[0].heads[h].spectrum is not None
+        assert got.drift_share == pytest.approx(full.layers[0].heads[h].drift_share, abs=1e-12)
+    assert "rw: t*=" in fast.summary()
+    pinned = diagnose(model, data, num_eigs=0, num_probes=4, bounds=(1e-4, 1e-2))  # t* of these heads is > 0.01
+    assert "rw: t*>=0.01 " in pinned.summary()

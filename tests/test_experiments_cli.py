@@ -236,6 +236,12 @@ def test_diagnose_loads_a_run_folder(tmp_path, capsys):
     assert report["layers"][0]["num_nodes"] == 1000
     assert "rw: t*=" in capsys.readouterr().out
     assert (diag / "spectrum.png").read_bytes()[:4] == PNG
+    assert main(["diagnose", "--checkpoint", str(out), "--out", str(tmp_path / "fast"), "--fast"]) == 0
+    fast = json.loads((tmp_path / "fast" / "diagnostics.json").read_text())
+    assert fast["fast"] is True and report["fast"] is False
+    head = fast["layers"][0]["heads"][0]
+    assert head["spectrum"] is None and head["fits"]["rw"]["t_high"] == 10  # rw: median L_ii = 1
+    assert capsys.readouterr().out.startswith("fast setting")
 
 
 def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):

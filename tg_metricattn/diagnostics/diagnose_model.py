@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tg_metricattn.diagnostics.diffusion_fit import fit_diffusion_times
+from tg_metricattn.diagnostics.diffusion_fit import default_time_bounds, fit_diffusion_times
 from tg_metricattn.diagnostics.dirichlet import dirichlet_energies
 from tg_metricattn.diagnostics.edge_lengths import (
     conformal_factor,
@@ -54,7 +54,7 @@ from tg_metricattn.diagnostics.laplacians import (
     mesh_laplace_operator,
 )
 from tg_metricattn.diagnostics.propagation import attention_layers, capture_layer_inputs, propagation_matrix
-from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport
+from tg_metricattn.diagnostics.report import FAST_TIME_HIGH, DiagnosticsReport, HeadReport, LayerReport
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
 from tg_metricattn.diagnostics.uniformity import uniformity_stats
@@ -110,6 +110,7 @@ def diagnose(
     seed: int = 0,
     bounds: tuple[float, float] | None = None,
     spectra: bool = True,
+    fast: bool = False,
 ) -> DiagnosticsReport:
     """Diagnose every attention layer and head of ``model`` on ``data`` (module docstring).
 
@@ -126,6 +127,12 @@ def diagnose(
         seed: seed of the random probes.
         bounds: search interval of the diffusion time (default: scaled to each Laplacian).
         spectra: compute the spectral comparison (eigensolvers; the slowest part).
+        fast: the setting for graphs of millions of edges: no spectra, the ``num_probes`` random
+            probes without the input features, and the probe fit's interval ending at
+            ``10 / median L_ii`` instead of 100 (on a directed graph the heat flow is stepped
+            through the whole interval, so its upper end sets the cost); a t* at that end is
+            shown as ``t*>=`` in the summary. The stationary distribution, drift share,
+            uniformity and Dirichlet energies are as without it.
     """
     if not laplacians:
         raise ValueError("laplacians must name at least one Laplacian.")
@@ -147,7 +154,7 @@ def diagnose(
         captured = _in_eval_mode(model, lambda: model.diagnostic_inputs(**inputs))
     modules = dict(model.named_modules())
     layers, arrays, cache = [], {}, {}
-    settings = (laplacians, num_eigs, num_probes, seed, bounds, spectra)
+    settings = (laplacians, num_eigs, num_probes, seed, bounds, spectra and not fast, fast)
     for name, (x, edge_index, edge_attr) in captured.items():
         layer = modules.get(name, model if name == type(model).__name__ else None)
         report, conformal = _diagnose_layer(name, layer, x, edge_index, edge_attr, data, cache, settings)
@@ -171,6 +178,7 @@ def diagnose(
         diffusion_times=times,
         arrays=arrays,
         flow=flow_report,
+        fast=fast,
         positions=None if pos is None else pos.detach().cpu().double().numpy(),
         faces=None if face is None else face.detach().cpu().numpy(),
     )
@@ -189,7 +197,7 @@ def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data
     """The fitted time of the whole flow per head (:mod:`~tg_metricattn.diagnostics.flow_fit`) against
     the learned T times the least-squares time of its generator (I - P ≈ t_ls L, first Laplacian):
     the flow's time when P - I is a multiple of -L."""
-    laplacians, _, num_probes, seed, bounds, _ = settings
+    laplacians, _, num_probes, seed, bounds, _, _ = settings
     (name, (x, edge_index, edge_attr)), layer_report = next(iter(captured.items())), layers[0]
     mats = propagation_matrix(modules[name], x, edge_index, edge_attr)
     n = mats[0].shape[0]
@@ -202,12 +210,18 @@ def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data
     return {**flow, "heads": heads}
 
 
+def _fit_bounds(reference: ReferenceLaplacian, bounds, fast: bool) -> tuple[float, float] | None:
+    if bounds is not None or not fast:
+        return bounds
+    return default_time_bounds(reference.matrix, high=FAST_TIME_HIGH)
+
+
 def _diagnose_layer(
     name: str, layer: AttentionConv, x, edge_index, edge_attr, data, cache: dict, settings: tuple
 ) -> tuple[LayerReport, np.ndarray | None]:
     """The report of one attention layer on its recorded input, and its conformal factors ``[N, heads]``
     (distance kinds on data with ``pos``). ``cache`` keeps the reference Laplacians per graph."""
-    laplacians, num_eigs, num_probes, seed, bounds, spectra = settings
+    laplacians, num_eigs, num_probes, seed, bounds, spectra, fast = settings
     time_scale = layer.time_scale.detach().cpu().tolist() if isinstance(layer, MetricAttnConv) else None
     if isinstance(x, (tuple, list)):
         note = "bipartite: skipped"
@@ -224,7 +238,10 @@ def _diagnose_layer(
     if isinstance(layer, DistanceAttnConv) and pos is not None and pos.size(0) == n:
         lengths = (learned_edge_lengths(layer, x, ei), geometric_edge_lengths(pos, ei))
         conformal = np.zeros((n, layer.heads))
-    layer_fits = {kind: fit_diffusion_times(mats, ref, x, num_probes, seed, bounds) for kind, ref in refs.items()}
+    layer_fits = {
+        kind: fit_diffusion_times(mats, ref, None if fast else x, num_probes, seed, _fit_bounds(ref, bounds, fast))
+        for kind, ref in refs.items()
+    }
     heads = []
     for h, P in enumerate(mats):
         fits = {kind: layer_fits[kind][h].to_dict() for kind in refs}

@@ -65,6 +65,7 @@ class DiffusionFit:
     t_probe: float
     residual_probe: float
     num_probes: int
+    t_high: float = float("inf")  # upper end of the interval searched: a t_probe there is a bound, not a minimum
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,8 +113,8 @@ def probe_signals(
     return X
 
 
-def default_time_bounds(L: sp.spmatrix) -> tuple[float, float]:
-    """``(1e-3, 1e2) / median_i L_ii``: the search interval of ``t`` scaled to the Laplacian.
+def default_time_bounds(L: sp.spmatrix, high: float = 1e2) -> tuple[float, float]:
+    """``(1e-3, high) / median_i L_ii``: the search interval of ``t`` scaled to the Laplacian.
 
     The median, not the largest, diagonal entry: a mesh with a few sliver triangles has a
     largest entry of ``M^{-1} L_cot`` 10^4-10^5 times its median, and an interval scaled to
@@ -122,7 +123,7 @@ def default_time_bounds(L: sp.spmatrix) -> tuple[float, float]:
     diagonal = np.abs(L.diagonal())
     diagonal = diagonal[diagonal > 0]
     scale = float(np.median(diagonal)) if diagonal.size else 1.0
-    return 1e-3 / scale, 1e2 / scale
+    return 1e-3 / scale, high / scale
 
 
 def time_grid(bounds: tuple[float, float], per_decade: int = GRID_PER_DECADE) -> np.ndarray:
@@ -213,7 +214,7 @@ def fit_diffusion_times(
     for P, r in zip(mats, residuals, strict=True):
         t_ls, r_ls = fit_time_least_squares(P, L)
         t_pr, r_pr = grid_minimum(times, r)
-        fits.append(DiffusionFit(kind, t_ls, r_ls, t_pr, r_pr, X.shape[1]))
+        fits.append(DiffusionFit(kind, t_ls, r_ls, t_pr, r_pr, X.shape[1], float(times[-1])))
     return fits
 
 

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+#: upper end of the probe fit's interval in the fast setting, in units of 1 / median L_ii (the default is 100)
+FAST_TIME_HIGH = 10.0
+
 __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport"]
 
 
@@ -54,6 +57,7 @@ class DiagnosticsReport:
     diffusion_times: dict[str, dict] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     flow: dict | None = None
+    fast: bool = False
     positions: np.ndarray | None = field(default=None, repr=False)
     faces: np.ndarray | None = field(default=None, repr=False)
 
@@ -69,14 +73,18 @@ class DiagnosticsReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def summary(self) -> str:
-        """One line per layer and head: t*, residual, drift share, self weight (uniform beside it), max |P - U|,
-        spectral gap, near-zero count of I - P."""
+        """One line per layer and head: t* (``t*>=``: at the end of the interval searched), residual,
+        drift share, self weight (uniform beside it), max |P - U|, spectral gap, near-zero count of I - P."""
         lines = []
+        if self.fast:
+            high = f"{FAST_TIME_HIGH:g} / median L_ii"
+            lines.append(f"fast setting: no spectra, random probes only, t searched up to {high}")
         for layer in self.layers:
             for head in layer.heads:
                 parts = [f"{layer.name}[{head.head}]"]
                 for kind, fit in head.fits.items():
-                    parts.append(f"{kind}: t*={fit['t_probe']:.4g} res={fit['residual_probe']:.3f}")
+                    at_end = ">=" if fit["t_probe"] >= fit.get("t_high", np.inf) else "="
+                    parts.append(f"{kind}: t*{at_end}{fit['t_probe']:.4g} res={fit['residual_probe']:.3f}")
                 parts.append(f"drift={head.drift_share:.3f}")
                 if head.uniformity:
                     u = head.uniformity

@@ -415,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--out", help="where to write diagnostics.json and plots (default DIR/diagnostics)")
     diag.add_argument("--laplacians", default="rw", help="comma-separated: rw, sym, combinatorial, cotangent")
     diag.add_argument("--num-eigs", type=_nonnegative_int, default=8, help="eigenpairs compared (0 skips spectra)")
+    diag.add_argument(
+        "--fast",
+        action="store_true",
+        help="for graphs of millions of edges: no spectra, random probes only, t searched up to 10 (not 100)",
+    )
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     return parser
@@ -499,7 +504,7 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.out is not None:
         check_out_folder(args.out)
     laplacians = tuple(args.laplacians.split(","))
-    diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle)
+    diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle, args.fast)
     return 0
 
 

@@ -43,12 +43,18 @@ def find_run_folder(path: str | os.PathLike) -> RunFolder:
 
 
 def diagnose_model(
-    task: Task, model: nn.Module, out: str | os.PathLike, laplacians: tuple[str, ...] = ("rw",), num_eigs: int = 8
+    task: Task,
+    model: nn.Module,
+    out: str | os.PathLike,
+    laplacians: tuple[str, ...] = ("rw",),
+    num_eigs: int = 8,
+    fast: bool = False,
 ) -> DiagnosticsReport:
-    """Diagnose ``model`` on ``task.diagnostic_data()``; write ``diagnostics.json`` and plots into ``out``."""
+    """Diagnose ``model`` on ``task.diagnostic_data()``; write ``diagnostics.json`` and plots into ``out``
+    (``fast``: :func:`~tg_metricattn.diagnostics.diagnose`'s setting for graphs of millions of edges)."""
     data = task.diagnostic_data()
     model = model.cpu().eval()
-    report = diagnose(model, data, laplacians=laplacians, num_eigs=num_eigs)
+    report = diagnose(model, data, laplacians=laplacians, num_eigs=num_eigs, fast=fast)
     out = Path(out)
     atomic_write_text(out / "diagnostics.json", report.to_json(indent=1))
     save_plots(report, out)
@@ -62,6 +68,7 @@ def diagnose_run(
     num_eigs: int = 8,
     device: str = "cpu",
     allow_pickle: bool = False,
+    fast: bool = False,
 ) -> DiagnosticsReport:
     """Load the run in ``checkpoint`` and diagnose it (see the module docstring).
 
@@ -75,7 +82,7 @@ def diagnose_run(
         print(f"diagnosing {folder.path}, the first of {len(runs)} runs in {str(checkpoint)!r} (others: {others})")
     task = build_task(TrainConfig.from_dict({**folder.read_config(), "device": device}, source=folder.config_path))
     model = load_trained_model(task, folder.path, allow_pickle)
-    report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs)
+    report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs, fast)
     print(report.summary())
     print(f"results: {out or folder.path / 'diagnostics'}")
     return report
