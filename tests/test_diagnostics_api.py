@@ -435,6 +435,7 @@ def test_stationary_distribution_of_a_chain_that_barely_moves():
     pi = stationary_distribution(P)
     assert np.abs(pi - expected).sum() < 1e-6 and pi.min() >= 0
     assert drift_share(P, pi) < 1e-6  # a birth-death chain is reversible
+    assert stationary_distribution(P, exact=False) is None  # ARPACK does not converge; no LU asked for
 
 
 def test_diagnostics_leave_the_callers_propagation_matrix_as_it_was():
@@ -580,3 +581,5 @@ def test_the_fast_setting_fits_on_random_probes_up_to_t_10_without_spectra():
     assert "rw: t*=" in fast.summary()
     pinned = diagnose(model, data, num_eigs=0, num_probes=4, bounds=(1e-4, 1e-2))  # t* of these heads is > 0.01
     assert "rw: t*>=0.01 " in pinned.summary()
+    pinned.layers[0].heads[0].drift_share = None  # what the fast setting reports where ARPACK did not converge
+    assert "drift=n/a" in pinned.summary() and pinned.to_dict()["layers"][0]["heads"][0]["drift_share"] is None

@@ -131,8 +131,10 @@ def diagnose(
             probes without the input features, and the probe fit's interval ending at
             ``10 / median L_ii`` instead of 100 (on a directed graph the heat flow is stepped
             through the whole interval, so its upper end sets the cost); a t* at that end is
-            shown as ``t*>=`` in the summary. The stationary distribution, drift share,
-            uniformity and Dirichlet energies are as without it.
+            shown as ``t*>=`` in the summary. The stationary distribution comes from ARPACK
+            only: where that does not converge (a chain that mixes very slowly) the drift
+            share is ``None`` rather than a sparse LU of hours. Uniformity and Dirichlet
+            energies are as without it.
     """
     if not laplacians:
         raise ValueError("laplacians must name at least one Laplacian.")
@@ -254,7 +256,8 @@ def _diagnose_layer(
             u, residual = conformal_factor(lengths[0][:, h], lengths[1], ei, n)
             conformal[:, h] = u
             distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
-        drift = drift_share(P, stationary_distribution(P))
+        pi = stationary_distribution(P, exact=not fast)
+        drift = None if pi is None else drift_share(P, pi)
         heads.append(HeadReport(h, fits, drift, uniformity_stats(P).to_dict(), spectrum, distortion))
     energies = dirichlet_energies(x, ei, n)
     return LayerReport(name, type(layer).__name__, n, int(mats[0].nnz), heads, energies, time_scale), conformal
