@@ -186,6 +186,6 @@ def test_scale_5k_nodes_sparse_only():
 @pytest.mark.slow
 def test_scale_100k_nodes():
     """Check 5: a 100k-node graph in a minute or two, without dense N x N matrices (CPU seconds of every
-    thread: 72.8 s CPU at 87 s wall beside two trainings; 426 s CPU when the eigenpairs and the
+    thread: 70.9 s CPU at 85 s wall beside two trainings; 426 s CPU when the eigenpairs and the
     stationary distribution came from sparse LU factorisations, which the budget now refuses)."""
     run_scale(100_000, budget_s=300)
