@@ -435,7 +435,8 @@ def test_stationary_distribution_of_a_chain_that_barely_moves():
     pi = stationary_distribution(P)
     assert np.abs(pi - expected).sum() < 1e-6 and pi.min() >= 0
     assert drift_share(P, pi) < 1e-6  # a birth-death chain is reversible
-    assert stationary_distribution(P, exact=False) is None  # ARPACK does not converge; no LU asked for
+    assert stationary_distribution(P, lu_limit=999) is None  # ARPACK does not converge; 1000 states: no LU allowed
+    assert np.abs(stationary_distribution(P, lu_limit=1000) - expected).sum() < 1e-6
 
 
 def test_diagnostics_leave_the_callers_propagation_matrix_as_it_was():
@@ -558,9 +559,9 @@ def test_the_stationary_distribution_of_a_large_directed_chain_solves_the_balanc
     assert drift_share(P) > 0.01  # not reversible: the distribution is not the degrees'
 
 
-def test_the_fast_setting_fits_on_random_probes_up_to_t_10_without_spectra():
-    """fast=True: each head's fit equals the fit with the random probes only over (1e-3, 10) / median L_ii,
-    no spectrum, the same drift share; a t* at the end of the interval searched is marked t*>=."""
+def test_the_fast_setting_fits_up_to_t_10_without_spectra():
+    """fast=True: each head's fit is the default setting's on the same probes over (1e-3, 10) / median L_ii (t* the
+    same where it lies below 10), no spectrum, the same drift share; a t* at the end of the interval is marked t*>=."""
     torch.manual_seed(0)
     data = sphere_mesh(200)
     model = TwoLayers()
@@ -572,9 +573,11 @@ def test_the_fast_setting_fits_on_random_probes_up_to_t_10_without_spectra():
     mats = propagation_matrix(model.conv1, data.x, data.edge_index)
     lap = graph_laplacian(data.edge_index, 200, "rw")
     for h, P in enumerate(mats):
-        expected = fit_diffusion_time(P, lap, None, num_random=4, bounds=(1e-3, 10.0))  # rw: median L_ii = 1
+        expected = fit_diffusion_time(P, lap, data.x, num_random=4, bounds=(1e-3, 10.0))  # rw: median L_ii = 1
         got = fast.layers[0].heads[h]
-        assert got.fits["rw"]["num_probes"] == 4 and got.fits["rw"]["t_high"] == pytest.approx(10.0)
+        assert got.fits["rw"]["num_probes"] == 4 + 3 and got.fits["rw"]["t_high"] == pytest.approx(10.0)
+        assert full.layers[0].heads[h].fits["rw"]["t_high"] == pytest.approx(100.0)
+        assert got.fits["rw"]["t_probe"] == pytest.approx(full.layers[0].heads[h].fits["rw"]["t_probe"], rel=1e-9)
         assert got.fits["rw"]["t_probe"] == pytest.approx(expected.t_probe, rel=1e-9)
         assert got.spectrum is None and full.layers[0].heads[h].spectrum is not None
         assert got.drift_share == pytest.approx(full.layers[0].heads[h].drift_share, abs=1e-12)

@@ -241,7 +241,7 @@ def test_diagnose_loads_a_run_folder(tmp_path, capsys):
     assert fast["fast"] is True and report["fast"] is False
     head = fast["layers"][0]["heads"][0]
     assert head["spectrum"] is None and head["fits"]["rw"]["t_high"] == 10  # rw: median L_ii = 1
-    assert capsys.readouterr().out.startswith("fast setting")
+    assert capsys.readouterr().out.startswith("fast setting: no spectra, t searched up to 10")
 
 
 def test_train_synthetic_meshes_reports_per_vertex_accuracy(tmp_path):

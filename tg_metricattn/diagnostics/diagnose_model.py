@@ -54,7 +54,13 @@ from tg_metricattn.diagnostics.laplacians import (
     mesh_laplace_operator,
 )
 from tg_metricattn.diagnostics.propagation import attention_layers, capture_layer_inputs, propagation_matrix
-from tg_metricattn.diagnostics.report import FAST_TIME_HIGH, DiagnosticsReport, HeadReport, LayerReport
+from tg_metricattn.diagnostics.report import (
+    FAST_LU_STATES,
+    FAST_TIME_HIGH,
+    DiagnosticsReport,
+    HeadReport,
+    LayerReport,
+)
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
 from tg_metricattn.diagnostics.uniformity import uniformity_stats
@@ -127,14 +133,14 @@ def diagnose(
         seed: seed of the random probes.
         bounds: search interval of the diffusion time (default: scaled to each Laplacian).
         spectra: compute the spectral comparison (eigensolvers; the slowest part).
-        fast: the setting for graphs of millions of edges: no spectra, the ``num_probes`` random
-            probes without the input features, and the probe fit's interval ending at
-            ``10 / median L_ii`` instead of 100 (on a directed graph the heat flow is stepped
-            through the whole interval, so its upper end sets the cost); a t* at that end is
-            shown as ``t*>=`` in the summary. The stationary distribution comes from ARPACK
-            only: where that does not converge (a chain that mixes very slowly) the drift
-            share is ``None`` rather than a sparse LU of hours. Uniformity and Dirichlet
-            energies are as without it.
+        fast: the setting for graphs of millions of edges: no spectra, and the probe fit's
+            interval ending at ``10 / median L_ii`` instead of 100 (on a directed graph the
+            heat flow is stepped through the whole interval, so its upper end sets the cost);
+            the probes are the same, so a t* below that end is the default setting's, and a
+            t* at it is shown as ``t*>=`` in the summary. Where ARPACK does not converge on the stationary
+            distribution of a chain of more than 50,000 nodes (one that mixes very slowly),
+            the drift share is ``None`` rather than a sparse LU of hours. Uniformity and
+            Dirichlet energies are as without it.
     """
     if not laplacians:
         raise ValueError("laplacians must name at least one Laplacian.")
@@ -241,7 +247,7 @@ def _diagnose_layer(
         lengths = (learned_edge_lengths(layer, x, ei), geometric_edge_lengths(pos, ei))
         conformal = np.zeros((n, layer.heads))
     layer_fits = {
-        kind: fit_diffusion_times(mats, ref, None if fast else x, num_probes, seed, _fit_bounds(ref, bounds, fast))
+        kind: fit_diffusion_times(mats, ref, x, num_probes, seed, _fit_bounds(ref, bounds, fast))
         for kind, ref in refs.items()
     }
     heads = []
@@ -256,7 +262,7 @@ def _diagnose_layer(
             u, residual = conformal_factor(lengths[0][:, h], lengths[1], ei, n)
             conformal[:, h] = u
             distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
-        pi = stationary_distribution(P, exact=not fast)
+        pi = stationary_distribution(P, lu_limit=FAST_LU_STATES if fast else None)
         drift = None if pi is None else drift_share(P, pi)
         heads.append(HeadReport(h, fits, drift, uniformity_stats(P).to_dict(), spectrum, distortion))
     energies = dirichlet_energies(x, ei, n)

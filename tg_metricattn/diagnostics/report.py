@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-#: upper end of the probe fit's interval in the fast setting, in units of 1 / median L_ii (the default is 100)
+#: the fast setting: upper end of the probe fit's interval in units of 1 / median L_ii (the default is 100),
+#: and the largest chain whose stationary distribution may still come from a sparse LU where ARPACK does
+#: not converge (the default: any)
 FAST_TIME_HIGH = 10.0
+FAST_LU_STATES = 50_000
 
 __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport"]
 
@@ -78,7 +81,7 @@ class DiagnosticsReport:
         lines = []
         if self.fast:
             high = f"{FAST_TIME_HIGH:g} / median L_ii"
-            lines.append(f"fast setting: no spectra, random probes only, t searched up to {high}")
+            lines.append(f"fast setting: no spectra, t searched up to {high}")
         for layer in self.layers:
             for head in layer.heads:
                 parts = [f"{layer.name}[{head.head}]"]

@@ -33,22 +33,22 @@ ARNOLDI_RESTARTS = 300
 ARNOLDI_VECTORS = 40
 
 
-def _irreducible_stationary(P: sp.csr_matrix, tol: float, max_iter: int, exact: bool) -> np.ndarray | None:
+def _irreducible_stationary(P: sp.csr_matrix, tol: float, max_iter: int, lu_limit: int | None) -> np.ndarray | None:
     """``π`` of an irreducible chain: dense eigenvectors up to 200 states; beyond, the Perron
     vector of ``P^T`` by implicitly restarted Arnoldi (products with ``P^T`` only: seconds for
     a million edges), accepted when ARPACK converged to the eigenvalue 1 with one sign; else
     (a chain that mixes so slowly that 1 and the next eigenvalue do not separate in
     :data:`ARNOLDI_RESTARTS` restarts) the linear system ``(I - P)^T π = 0`` with ``π_0 = 1``
     (without state 0, ``(I - P)^T`` is a nonsingular M-matrix for an irreducible chain),
-    solved by sparse LU; power iteration if that fails. ``exact=False``: ``None`` instead of the
-    LU (whose fill-in on a 3-D graph of a million nodes costs hours)."""
+    solved by sparse LU; power iteration if that fails. ``None`` instead of the LU for a chain of
+    more than ``lu_limit`` states (the LU's fill-in on a 3-D graph of a million nodes costs hours)."""
     n = P.shape[0]
     if n <= DENSE_STATES:
         values, vectors = np.linalg.eig(P.toarray().T)
         pi = np.abs(vectors[:, np.argmin(np.abs(values - 1))].real)
         return pi / pi.sum()
     pi = _arnoldi_stationary(P, tol)
-    if pi is not None or not exact:
+    if pi is not None or (lu_limit is not None and n > lu_limit):
         return pi
     M = sp.csc_matrix((sp.identity(n, format="csr") - P).T)
     with warnings.catch_warnings():
@@ -99,9 +99,11 @@ def _arnoldi_stationary(P: sp.csr_matrix, tol: float) -> np.ndarray | None:
 NEGLIGIBLE_TRANSITION = 1e-9
 
 
-def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000, exact: bool = True) -> np.ndarray | None:
-    """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1`` (``exact=False``: ``None`` where a class
-    would need the sparse LU, i.e. where ARPACK did not converge).
+def stationary_distribution(
+    P, tol: float = 1e-10, max_iter: int = 10_000, lu_limit: int | None = None
+) -> np.ndarray | None:
+    """``π`` with ``π^T P = π^T``, ``π >= 0``, ``sum π = 1`` (``None`` where a class of more than
+    ``lu_limit`` states would need the sparse LU, i.e. where ARPACK did not converge on it).
 
     Per closed communicating class (a strongly connected component of the nonzero pattern of
     ``P`` that no transition leaves): its own stationary distribution, from a dense
@@ -127,7 +129,7 @@ def stationary_distribution(P, tol: float = 1e-10, max_iter: int = 10_000, exact
     for c in np.setdiff1d(np.arange(count), open_classes):
         members = np.flatnonzero(label == c)
         block = P[members][:, members]
-        class_pi = _irreducible_stationary(sp.csr_matrix(block), tol, max_iter, exact)
+        class_pi = _irreducible_stationary(sp.csr_matrix(block), tol, max_iter, lu_limit)
         if class_pi is None:
             return None
         pi[members] = members.size * class_pi

@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument(
         "--fast",
         action="store_true",
-        help="for graphs of millions of edges: no spectra, random probes only, t searched up to 10 (not 100)",
+        help="for graphs of millions of edges: no spectra, t searched up to 10 (not 100)",
     )
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
