@@ -3,10 +3,12 @@
     python -m benchmarks.run            # full: Cora-sized, 1M and 4M random edges, 300x300 grid mesh
     python -m benchmarks.run --quick    # small graphs only (seconds), as the test suite runs it
     python -m benchmarks.run --torch-scatter --graphs 1M   # PyG's scatter with and without torch-scatter
+    python -m benchmarks.run --scaling  # our layers per edge, 0.25M to 16M edges
 
 For every graph and layer (in=128, 8 heads x 8 channels, no added self-loops so that all
-layers see the same edges): median / min / max over ``--repeats`` timed calls after one
-warm-up, of the forward pass (under ``torch.no_grad``) and of forward+backward; then, in
+layers see the same edges): median / min / max over ``--repeats`` rounds in which every
+layer's pass runs once in turn (pyg, ours, pyg, ours, ...: load from other processes falls
+on all alike), after one warm-up each, of the forward pass (under ``torch.no_grad``) and of forward+backward; then, in
 a second pass after all timings, the peak resident memory of one call of each (see
 ``benchmarks/memory.py``); edges/s; and ratios against PyG
 ``GATConv`` (time: PyG time / ours, > 1 is faster; memory: ours / PyG, < 1 is leaner).
@@ -35,9 +37,9 @@ import torch_geometric.typing
 from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
 
 from benchmarks.bandwidth import forward_lower_bound_s, measure_bandwidth
-from benchmarks.graphs import benchmark_graphs
+from benchmarks.graphs import benchmark_graphs, random_graph
 from benchmarks.memory import PeakMemory, fix_mmap_threshold
-from benchmarks.timing import time_calls
+from benchmarks.timing import time_interleaved
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
 
 IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
@@ -78,7 +80,15 @@ REFERENCE = "PyG GATConv"
 DEFAULT_LAYERS = [name for name in LAYERS if not name.endswith("(scatter path)")]
 #: extra modes: layers measured again compiled, or with PyG's torch-scatter switch on
 MODE_LAYERS = {
-    "compiled": (REFERENCE, "SparseGATConv", "MetricAttnConv"),
+    "compiled": (
+        REFERENCE,
+        "PyG GATv2Conv",
+        "PyG TransformerConv",
+        "SparseGATConv",
+        "DotAttnConv",
+        "L2AttnConv",
+        "MetricAttnConv",
+    ),
     "torch-scatter": (REFERENCE, "SparseGATConv (scatter path)", "MetricAttnConv (scatter path)"),
 }
 
@@ -160,14 +170,19 @@ def run(quick: bool, repeats: int, layers: list[str], modes: list[str], wanted: 
         num_edges = edge_index.size(1)
         graph_result = {"num_nodes": num_nodes, "num_edges": num_edges, "layers": {}}
         graph_result["max_abs_csr_minus_scatter"] = check_paths_agree(x, edge_index)
+        calls = {}
         for label, (name, mode) in variants.items():
             layer = make_layer(name, mode == "compiled")
-            measured = passes(layer, x, edge_index, mode == "torch-scatter")
-            entry = {key: time_calls(fn, repeats) for key, fn in measured.items()}
-            bound = forward_lower_bound_s(num_edges, LAYERS[name][1], HEADS, CHANNELS, bandwidth)
-            entry["forward_lower_bound_s"] = bound
+            for key, fn in passes(layer, x, edge_index, mode == "torch-scatter").items():
+                calls[(label, key)] = fn
+        timings = time_interleaved(calls, repeats)
+        for label, (name, _) in variants.items():
+            entry = {key: timings[(label, key)] for key in ("forward", "forward_backward")}
+            entry["forward_lower_bound_s"] = forward_lower_bound_s(
+                num_edges, LAYERS[name][1], HEADS, CHANNELS, bandwidth
+            )
             graph_result["layers"][label] = entry
-            del layer
+        del calls
         results["graphs"][graph_name] = graph_result
     # Memory last: pinning glibc's mmap threshold makes allocation slower for every layer.
     results["memory_exact"] = fix_mmap_threshold()
@@ -181,6 +196,47 @@ def run(quick: bool, repeats: int, layers: list[str], modes: list[str], wanted: 
                 entry[key]["peak_MB"] = peak_memory_mb(fn)
             print_row(graph_name, label, graph_result["num_edges"], entry, graph_result["layers"].get(REFERENCE))
     return results
+
+
+#: our four kinds, measured per edge from 0.25M to 16M edges (``--scaling``)
+SCALING_LAYERS = ("SparseGATConv", "DotAttnConv", "L2AttnConv", "MetricAttnConv")
+#: edges of the scaling graphs (10 edges per node); ``--quick`` takes the small ones
+SCALING_EDGES = (250_000, 1_000_000, 4_000_000, 16_000_000)
+QUICK_SCALING_EDGES = (10_000, 40_000)
+
+
+def run_scaling(quick: bool, repeats: int) -> dict:
+    """Forward + backward time and peak memory per edge of our layers as the graph grows.
+
+    Random graphs with 10 edges per node; per size, the layers take turns (interleaved),
+    then (after all timings) the peak resident memory of one call each. A flat curve (the
+    same ns and bytes per edge at every size) is what O(E) time and memory look like.
+    """
+    sizes = QUICK_SCALING_EDGES if quick else SCALING_EDGES
+    rows: dict = {name: {} for name in SCALING_LAYERS}
+    graphs = {edges: (edges // 10, random_graph(edges // 10, edges)) for edges in sizes}
+    for edges, (num_nodes, edge_index) in graphs.items():
+        x = torch.randn(num_nodes, IN_CHANNELS)
+        calls = {name: passes(make_layer(name, False), x, edge_index)["forward_backward"] for name in SCALING_LAYERS}
+        for name, timing in time_interleaved(calls, repeats).items():
+            rows[name][edges] = {"forward_backward": timing, "ns_per_edge": timing["median_s"] / edges * 1e9}
+    exact = fix_mmap_threshold()
+    for edges, (num_nodes, edge_index) in graphs.items():
+        x = torch.randn(num_nodes, IN_CHANNELS)
+        for name in SCALING_LAYERS:
+            peak = peak_memory_mb(passes(make_layer(name, False), x, edge_index)["forward_backward"])
+            rows[name][edges].update(peak_MB=peak, bytes_per_edge=peak * 2**20 / edges)
+    print(f"scaling, random graphs with 10 edges per node, forward + backward (threads {torch.get_num_threads()}):")
+    print(f"  {'layer':<16}" + "".join(f"{f'{edges / 1e6:g}M edges':>22}" for edges in sizes) + "   largest/smallest")
+    for name, by_size in rows.items():
+        cells = "".join(f"{m['ns_per_edge']:9.0f} ns {m['bytes_per_edge']:6.0f} B" + " " * 2 for m in by_size.values())
+        first, last = by_size[sizes[0]], by_size[sizes[-1]]
+        print(
+            f"  {name:<16}{cells}  time {last['ns_per_edge'] / first['ns_per_edge']:4.2f}x, "
+            f"memory {last['bytes_per_edge'] / first['bytes_per_edge']:4.2f}x",
+            flush=True,
+        )
+    return {"memory_exact": exact, "layers": {name: {str(e): m for e, m in by.items()} for name, by in rows.items()}}
 
 
 def make_layer(name: str, compiled: bool) -> torch.nn.Module:
@@ -221,6 +277,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also time GATConv and our scatter path with PyG's torch-scatter switch on (needs torch-scatter)",
     )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead: time and memory per edge of our layers from 0.25M to 16M edges (quick: 10k, 40k)",
+    )
     parser.add_argument("--graphs", default="", help="only graphs whose name contains one of these (comma-separated)")
     parser.add_argument("--out", default="results/benchmark.json", help="where to write the JSON results")
     args = parser.parse_args(argv)
@@ -243,13 +304,16 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     wanted = [part.strip() for part in args.graphs.split(",") if part.strip()]
-    results = run(args.quick, repeats, layers, modes, wanted)
+    if args.scaling:
+        results = {"scaling": run_scaling(args.quick, repeats)}
+    else:
+        results = run(args.quick, repeats, layers, modes, wanted)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(results, indent=2))
     os.replace(tmp, out)
-    for graph, result in results["graphs"].items():
+    for graph, result in results.get("graphs", {}).items():
         worst = max(result["max_abs_csr_minus_scatter"].values())
         print(f"{graph}: fast path vs reference path, max |difference| {worst:.2e}")
     print(f"wrote {out}")

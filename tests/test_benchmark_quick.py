@@ -108,3 +108,40 @@ def test_the_edge_feature_benchmark_runs_and_prints_memory_per_edge() -> None:
     rows = [line for line in completed.stdout.splitlines() if "B/edge" in line]
     assert [row.split()[0] for row in rows] == ["GAT", "GATv2", "Transformer"]
     assert all(row.count("B/edge") == 2 and "speed" in row for row in rows)
+
+
+def test_the_squared_distance_benchmark_runs_both_formulas_and_restores_the_kernel() -> None:
+    from benchmarks.squared_distance import direct_formula_everywhere
+    from tg_metricattn.layers import score_terms
+
+    sampled = score_terms.edge_squared_distance_sampled
+    with direct_formula_everywhere():
+        assert score_terms.edge_squared_distance_sampled is not sampled
+    assert score_terms.edge_squared_distance_sampled is sampled
+    command = [sys.executable, "-m", "benchmarks.squared_distance", "--quick", "--repeats", "1"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    rows = [line.split("  min")[0].strip() for line in completed.stdout.splitlines() if "B/edge" in line]
+    assert rows == [
+        "PyG GATConv",
+        "SparseGATConv",
+        "L2AttnConv (sampled)",
+        "L2AttnConv (direct, float64)",
+        "MetricAttnConv (sampled)",
+        "MetricAttnConv (direct, float64)",
+    ]
+
+
+def test_the_scaling_table_prints_the_recorded_per_edge_ratios(tmp_path) -> None:
+    out = tmp_path / "scaling.json"
+    command = [sys.executable, "-m", "benchmarks.run", "--scaling", "--quick", "--repeats", "1", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    layers = json.loads(out.read_text())["scaling"]["layers"]
+    assert set(layers) == {"SparseGATConv", "DotAttnConv", "L2AttnConv", "MetricAttnConv"}
+    for name, by_size in layers.items():
+        small, large = by_size["10000"], by_size["40000"]
+        assert small["bytes_per_edge"] > 0 and large["bytes_per_edge"] > 0
+        (line,) = [row for row in completed.stdout.splitlines() if row.strip().startswith(f"{name} ")]
+        printed = float(line.split("memory")[1].split("x")[0])
+        assert printed == pytest.approx(large["bytes_per_edge"] / small["bytes_per_edge"], abs=0.006)

@@ -6,8 +6,8 @@ r"""The attention kinds whose score is a negative squared distance in an embeddi
 
 Subclasses say what the embedding is (:meth:`DistanceAttnConv.embed`) and what the scale
 t is (:meth:`DistanceAttnConv.distance_scale`); the scores are taken per edge by the
-chunked squared-distance kernel. The diagnostics read learned edge lengths ‖y_i - y_j‖
-through :meth:`~DistanceAttnConv.embed` for either kind.
+squared-distance kernel of :mod:`~tg_metricattn.layers.score_terms`. The diagnostics read
+learned edge lengths ‖y_i - y_j‖ through :meth:`~DistanceAttnConv.embed` for either kind.
 """
 
 from __future__ import annotations

@@ -13,20 +13,29 @@ with q, b, p_i computed once per target node i and k, c, p_j once per source nod
 - GATv2: a . LeakyReLU(W_t x_i + W_s x_j [+ W_e e_ij]), evaluated edge-chunk by edge-chunk.
 
 Per edge there is one gather and one dot product, or (squared distance) one difference,
-in chunks of edges: no ``E x H x D`` tensor is ever whole. The squared distance is the
-direct formula, not the expansion ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖², whose cancellation
-loses ``eps · ‖y‖²`` (6 at ‖y‖ = 1e4 in float32) unless the points are centred on a
-statistic of all nodes, which would make one node's output depend on nodes it cannot see.
+in chunks of edges: no ``E x H x D`` tensor is ever whole. On the sparse-kernel path the
+squared distance is the expansion ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖² (one sampled product)
+on the edges where its cancellation costs at most ``EXPANSION_BITS_LOST`` bits, and the
+direct formula on the others (self-loops, near-duplicates, points far from the origin
+against their spacing): each score still depends on y_i and y_j alone, with no centre
+shared by all nodes. Where a float32 score would overflow, or off that path, the direct
+formula is summed in float64.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from tg_metricattn.layers.csr_graph import CSRGraph
-from tg_metricattn.layers.sparse_kernels import edge_additive_score, edge_dot, edge_squared_distance
+from tg_metricattn.layers.sparse_kernels import (
+    edge_additive_score,
+    edge_dot,
+    edge_squared_distance,
+    edge_squared_distance_sampled,
+)
 
 
 class AdditiveTerms(NamedTuple):
@@ -70,10 +79,7 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
         else:
             score = (terms.query.index_select(0, target) * terms.key.index_select(0, source)).sum(-1)
     if terms.points_dst is not None and terms.points_src is not None:
-        inv_t = terms.inv_time
-        if isinstance(inv_t, Tensor):
-            inv_t = inv_t.double()
-        distance = edge_squared_distance(terms.points_dst, terms.points_src, source, target) * inv_t
+        distance = _scaled_squared_distance(terms, source, target, csr_graph)
         score = -distance if score is None else score - distance
     for bias, index in ((terms.target_bias, target), (terms.source_bias, source)):
         if bias is not None:
@@ -90,13 +96,26 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
     return score
 
 
+def _scaled_squared_distance(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CSRGraph | None) -> Tensor:
+    """‖p_i - p_j‖² / t per edge: sampled on the CSR path, in float64 where that overflows or without it."""
+    inv_t = terms.inv_time
+    if csr_graph is not None:
+        scale = inv_t.to(terms.points_dst.dtype) if isinstance(inv_t, Tensor) else inv_t
+        distance = edge_squared_distance_sampled(terms.points_dst, terms.points_src, csr_graph) * scale
+        if bool(torch.isfinite(distance).all()):
+            return distance
+    scale = inv_t.double() if isinstance(inv_t, Tensor) else inv_t
+    return edge_squared_distance(terms.points_dst, terms.points_src, source, target) * scale
+
+
 def squared_distance_terms(y_dst: Tensor, y_src: Tensor, time_scale: Tensor | float) -> ScoreTerms:
     """Terms of the Gaussian-kernel score s_ij = -‖y_i - y_j‖² / t (module docstring).
 
     Each score depends on y_i and y_j alone, so a node's attention depends only on its
-    in-neighbourhood, with the accuracy of the direct formula; distances are summed in
-    float64 (finite for float32 embeddings up to 1e150); the edge softmax subtracts each
-    target's maximum in float64 and gives the weights in the values' dtype.
+    in-neighbourhood; distances come in the embeddings' dtype, with a relative error of at
+    most ``(D + 3) eps 2^EXPANSION_BITS_LOST`` (module docstring), or in float64 where that
+    dtype would overflow (finite for float32 embeddings up to 1e150); the edge softmax
+    subtracts each target's maximum and gives the weights in the values' dtype.
 
     Args:
         y_dst: target embeddings ``[N_dst, H, D]``.
