@@ -16,15 +16,15 @@ of the GAT and transformer edge terms).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import torch
 from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
 
 from benchmarks.graphs import random_graph
-from benchmarks.memory import PeakMemory, fix_mmap_threshold
-from benchmarks.run import CHANNELS, HEADS, IN_CHANNELS
+from benchmarks.memory import fix_mmap_threshold
+from benchmarks.run import CHANNELS, HEADS, IN_CHANNELS, peak_memory_mb
+from benchmarks.timing import time_interleaved
 from tg_metricattn import DotAttnConv, SparseGATConv, SparseGATv2Conv
 
 EDGE_DIM = 8
@@ -65,26 +65,16 @@ def main(argv: list[str] | None = None) -> None:
         torch.manual_seed(0)
         layers[f"PyG {pair}"] = pyg()
         layers[f"ours {pair}"] = ours()
-    for layer in layers.values():
-        _step(layer, x, edge_index, edge_attr)  # warm-up
-    seconds: dict[str, list[float]] = {label: [] for label in layers}
-    for _ in range(args.repeats):
-        for label, layer in layers.items():
-            start = time.perf_counter()
-            _step(layer, x, edge_index, edge_attr)
-            seconds[label].append(time.perf_counter() - start)
+    calls = {label: functools.partial(_step, layer, x, edge_index, edge_attr) for label, layer in layers.items()}
+    timings = time_interleaved(calls, args.repeats)
     exact = fix_mmap_threshold()
     edges = edge_index.size(1)
     print(
         f"{num_nodes} nodes, {edges} edges, edge_dim {EDGE_DIM}: forward + backward (threads {torch.get_num_threads()})"
     )
-    peaks = {}
-    for label, layer in layers.items():
-        with PeakMemory() as memory:
-            _step(layer, x, edge_index, edge_attr)
-        peaks[label] = memory.peak_bytes
+    peaks = {label: peak_memory_mb(call) * 2**20 for label, call in calls.items()}
     for pair in PAIRS:
-        pyg_s, ours_s = (statistics.median(seconds[f"{who} {pair}"]) for who in ("PyG", "ours"))
+        pyg_s, ours_s = (timings[f"{who} {pair}"]["median_s"] for who in ("PyG", "ours"))
         pyg_m, ours_m = (peaks[f"{who} {pair}"] for who in ("PyG", "ours"))
         print(
             f"  {pair:<12} PyG {pyg_s * 1e3:8.1f} ms {pyg_m / edges:7.0f} B/edge | ours {ours_s * 1e3:8.1f} ms "

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
+import functools
 from collections.abc import Iterator
 
 import torch
 from torch_geometric.nn import GATConv
 
 from benchmarks.graphs import random_graph
-from benchmarks.memory import PeakMemory, fix_mmap_threshold
-from benchmarks.run import CHANNELS, HEADS, IN_CHANNELS
+from benchmarks.memory import fix_mmap_threshold
+from benchmarks.run import CHANNELS, HEADS, IN_CHANNELS, peak_memory_mb
+from benchmarks.timing import time_interleaved
 from tg_metricattn import L2AttnConv, MetricAttnConv, SparseGATConv
 from tg_metricattn.layers import score_terms
 from tg_metricattn.layers.sparse_kernels import edge_squared_distance
@@ -76,26 +76,16 @@ def main(argv: list[str] | None = None) -> None:
     edge_index = random_graph(num_nodes, num_edges)
     x = torch.randn(num_nodes, IN_CHANNELS)
     rows = _rows()
-    for layer, direct in rows.values():
-        _step(layer, direct, x, edge_index)  # warm-up
-    seconds: dict[str, list[float]] = {label: [] for label in rows}
-    for _ in range(args.repeats):
-        for label, (layer, direct) in rows.items():
-            start = time.perf_counter()
-            _step(layer, direct, x, edge_index)
-            seconds[label].append(time.perf_counter() - start)
+    calls = {label: functools.partial(_step, layer, direct, x, edge_index) for label, (layer, direct) in rows.items()}
+    timings = time_interleaved(calls, args.repeats)
     exact = fix_mmap_threshold()
-    peaks = {}
-    for label, (layer, direct) in rows.items():
-        with PeakMemory() as memory:
-            _step(layer, direct, x, edge_index)
-        peaks[label] = memory.peak_bytes
+    peaks = {label: peak_memory_mb(call) * 2**20 for label, call in calls.items()}
     print(f"{num_nodes} nodes, {num_edges} edges: forward + backward (threads {torch.get_num_threads()})")
-    reference_s, reference_m = min(seconds["PyG GATConv"]), peaks["PyG GATConv"]
-    for label, times in seconds.items():
+    reference_s, reference_m = timings["PyG GATConv"]["min_s"], peaks["PyG GATConv"]
+    for label, timing in timings.items():
         print(
-            f"  {label:<34} min {min(times) * 1e3:8.1f} ms  median {statistics.median(times) * 1e3:8.1f} ms  "
-            f"{peaks[label] / num_edges:6.0f} B/edge | vs GATConv: time {min(times) / reference_s:5.2f}x, "
+            f"  {label:<34} min {timing['min_s'] * 1e3:8.1f} ms  median {timing['median_s'] * 1e3:8.1f} ms  "
+            f"{peaks[label] / num_edges:6.0f} B/edge | vs GATConv: time {timing['min_s'] / reference_s:5.2f}x, "
             f"memory {peaks[label] / max(reference_m, 1):5.2f}x",
             flush=True,
         )
