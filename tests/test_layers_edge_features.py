@@ -13,7 +13,7 @@ from torch_geometric.nn import GATConv, TransformerConv
 from torch_geometric.utils import add_self_loops, remove_self_loops
 
 from tests.layer_cases import random_graph
-from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
 
 FILL_VALUES = ["mean", "add", "max", "min", "mul", 0.5, torch.tensor([1.0, -2.0, 0.25])]
 
@@ -97,17 +97,38 @@ def test_gradients_through_edge_features():
     assert layer.lin_edge.weight.grad.abs().sum() > 0 and layer.att_edge.grad.abs().sum() > 0
 
 
-def test_the_edge_term_keeps_no_edge_by_channel_tensor():
+@pytest.mark.parametrize("cls", [SparseGATConv, DotAttnConv, SparseGATv2Conv])
+def test_the_edge_term_keeps_no_edge_by_channel_tensor(cls):
+    """Neither E x H x C nor E x H x edge_dim is saved for backward (edge_dim = C here)."""
     n, heads, channels = 50, 4, 16
     edge_index, gen = random_graph(n, 30 * n, seed=8)
     x = torch.randn(n, 8, generator=gen)
-    edge_attr = torch.randn(edge_index.size(1), 3, generator=gen)
-    layer = SparseGATConv(8, channels, heads=heads, edge_dim=3, propagation="csr")
+    edge_attr = torch.randn(edge_index.size(1), channels, generator=gen)
+    layer = cls(8, channels, heads=heads, edge_dim=channels, propagation="csr")
     sizes: list[int] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
         layer(x, edge_index, edge_attr).sum().backward()
     edges = edge_index.size(1) + n
     assert max(sizes) < edges * heads * channels / 2  # PyG's lin_edge(edge_attr) alone is E x H x C
+
+
+def test_the_edge_feature_kernels_equal_their_formulas_in_any_chunks(monkeypatch):
+    """s[e, h] = <n[t_e, h], a_e> and out[i, h] = sum_e w[e, h] a_e, with gradients, whole and in chunks."""
+    from tg_metricattn.layers import sparse_kernels
+
+    gen = torch.Generator().manual_seed(9)
+    target = torch.randint(0, 6, (25,), generator=gen)
+    nodes = torch.randn(6, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    attr = torch.randn(25, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(25, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    dot = (nodes[target] * attr.unsqueeze(1)).sum(-1)
+    summed = torch.zeros(6, 3, 4, dtype=torch.float64).index_add(0, target, weights.unsqueeze(-1) * attr.unsqueeze(1))
+    for chunk in (1 << 22, 5):
+        monkeypatch.setattr(sparse_kernels, "_DISTANCE_CHUNK_FLOATS", chunk)
+        assert torch.allclose(sparse_kernels.edge_feature_dot(nodes, attr, target), dot, atol=1e-12)
+        assert torch.allclose(sparse_kernels.edge_feature_sum(weights, attr, target, 6), summed, atol=1e-12)
+        assert torch.autograd.gradcheck(lambda n, a: sparse_kernels.edge_feature_dot(n, a, target), (nodes, attr))
+        assert torch.autograd.gradcheck(lambda w, a: sparse_kernels.edge_feature_sum(w, a, target, 6), (weights, attr))
 
 
 @pytest.mark.parametrize(

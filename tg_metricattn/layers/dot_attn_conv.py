@@ -11,6 +11,7 @@ from torch_geometric.nn.dense.linear import Linear
 
 from tg_metricattn.layers.attention_conv import Attention, AttentionConv
 from tg_metricattn.layers.score_terms import ScoreTerms
+from tg_metricattn.layers.sparse_kernels import edge_feature_dot, edge_feature_sum
 
 
 class DotAttnConv(AttentionConv):
@@ -82,21 +83,19 @@ class DotAttnConv(AttentionConv):
     def with_edge_features(self, terms: ScoreTerms, edge_attr: Tensor, target: Tensor) -> ScoreTerms:
         """TransformerConv's edge term: the key of j becomes k_j + W_e e_ij, so the score gains
         <q_i, W_e e_ij> / sqrt(C) = e_ij . (W_e^T q_i) / sqrt(C): per node W_e^T q_i ``[N, H, edge_dim]``,
-        per edge one gather of it (no ``E x H x C`` tensor)."""
+        per edge one chunked dot product with it (no ``E x H x C`` or ``E x H x edge_dim`` tensor)."""
         H, C = self.heads, self.out_channels
         projected = torch.einsum("nhc,hcd->nhd", terms.query, self.lin_edge.weight.view(H, C, -1))
-        return terms._replace(edge_bias=(projected.index_select(0, target) * edge_attr.unsqueeze(1)).sum(-1))
+        return terms._replace(edge_bias=edge_feature_dot(projected, edge_attr, target))
 
     def edge_value_term(self, attention: Attention, weights: Tensor) -> Tensor | None:
         """TransformerConv's edge values: the value of j becomes v_j + W_e e_ij, so the output gains
-        sum_j a_ij W_e e_ij = W_e (sum_j a_ij e_ij), aggregated over edges in ``edge_dim`` wide rows."""
+        sum_j a_ij W_e e_ij = W_e (sum_j a_ij e_ij), aggregated over edges in ``edge_dim`` wide rows,
+        chunk by chunk."""
         if attention.edge_attr is None:
             return None
         H, C = self.heads, self.out_channels
-        edge_attr = attention.edge_attr
-        weighted = weights.unsqueeze(-1) * edge_attr.unsqueeze(1)  # [E, H, edge_dim]
-        summed = weighted.new_zeros(attention.graph.num_targets, H, edge_attr.size(1))
-        summed.index_add_(0, attention.target, weighted)
+        summed = edge_feature_sum(weights, attention.edge_attr, attention.target, attention.graph.num_targets)
         return torch.einsum("nhd,hcd->nhc", summed, self.lin_edge.weight.view(H, C, -1))
 
     def repr_settings(self) -> dict[str, Any]:

@@ -196,6 +196,80 @@ def edge_squared_distance_sampled(points_dst: Tensor, points_src: Tensor, graph:
     return expanded.index_put((direct,), exact.to(expanded.dtype))
 
 
+def _edge_feature_dot(nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
+    """s[e, h] = <nodes[target_e, h], edge_attr[e]>, chunk by chunk: ``[E, H]``."""
+    out = nodes.new_empty(target.numel(), nodes.shape[1])
+    for part in _edge_chunks(target.numel(), nodes.shape[1] * nodes.shape[2]):
+        out[part] = (nodes.index_select(0, target[part]) * edge_attr[part].unsqueeze(1)).sum(-1)
+    return out
+
+
+def _edge_feature_sum(weights: Tensor, edge_attr: Tensor, target: Tensor, num_targets: int) -> Tensor:
+    """out[i, h] = sum over edges e into i of weights[e, h] edge_attr[e], chunk by chunk: ``[N, H, D]``."""
+    heads, width = weights.shape[1], edge_attr.shape[1]
+    out = edge_attr.new_zeros(num_targets, heads, width)
+    for part in _edge_chunks(target.numel(), heads * width):
+        out.index_add_(0, target[part], weights[part].unsqueeze(-1) * edge_attr[part].unsqueeze(1))
+    return out
+
+
+def _edge_feature_mix(weights: Tensor, nodes: Tensor, target: Tensor) -> Tensor:
+    """m[e] = sum_h weights[e, h] nodes[target_e, h], chunk by chunk: ``[E, D]`` (the edge features' gradient)."""
+    out = nodes.new_empty(target.numel(), nodes.shape[2])
+    for part in _edge_chunks(target.numel(), nodes.shape[1] * nodes.shape[2]):
+        out[part] = (weights[part].unsqueeze(-1) * nodes.index_select(0, target[part])).sum(1)
+    return out
+
+
+class _EdgeFeatureDot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
+        ctx.save_for_backward(nodes, edge_attr, target)
+        return _edge_feature_dot(nodes, edge_attr, target)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        nodes, edge_attr, target = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_nodes = _edge_feature_sum(grad, edge_attr, target, nodes.shape[0]) if ctx.needs_input_grad[0] else None
+        grad_attr = _edge_feature_mix(grad, nodes, target) if ctx.needs_input_grad[1] else None
+        return grad_nodes, grad_attr, None
+
+
+class _EdgeFeatureSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weights: Tensor, edge_attr: Tensor, target: Tensor, num_targets: int) -> Tensor:
+        ctx.save_for_backward(weights, edge_attr, target)
+        return _edge_feature_sum(weights, edge_attr, target, num_targets)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weights, edge_attr, target = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_weights = _edge_feature_dot(grad, edge_attr, target) if ctx.needs_input_grad[0] else None
+        grad_attr = _edge_feature_mix(weights, grad, target) if ctx.needs_input_grad[1] else None
+        return grad_weights, grad_attr, None, None
+
+
+def edge_feature_dot(nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
+    """s[e, h] = <nodes[target_e, h], edge_attr[e]> for node rows ``[N, H, D]`` and edge features ``[E, D]``.
+
+    Evaluated in chunks of edges, forward and backward, so no ``E x H x D`` tensor is ever
+    whole; the gradient is :func:`edge_feature_sum` of the incoming gradient (for the
+    nodes) and ``sum_h g[e, h] nodes[target_e, h]`` (for the edge features).
+    """
+    return _EdgeFeatureDot.apply(nodes, edge_attr, target)
+
+
+def edge_feature_sum(weights: Tensor, edge_attr: Tensor, target: Tensor, num_targets: int) -> Tensor:
+    """out[i, h] = sum_{e: target_e = i} weights[e, h] edge_attr[e], ``[num_targets, H, D]``.
+
+    The edge features aggregated with per-head weights, in chunks of edges (no ``E x H x D``
+    tensor, forward or backward); its weight gradient is :func:`edge_feature_dot`.
+    """
+    return _EdgeFeatureSum.apply(weights, edge_attr, target, num_targets)
+
+
 class _EdgeAdditiveScore(torch.autograd.Function):
     @staticmethod
     def forward(ctx, dst, src, att, edge_attr, edge_weight, source, target, negative_slope):
