@@ -124,7 +124,7 @@ def test_the_edge_feature_kernels_equal_their_formulas_in_any_chunks(monkeypatch
     dot = (nodes[target] * attr.unsqueeze(1)).sum(-1)
     summed = torch.zeros(6, 3, 4, dtype=torch.float64).index_add(0, target, weights.unsqueeze(-1) * attr.unsqueeze(1))
     for chunk in (1 << 22, 5):
-        monkeypatch.setattr(sparse_kernels, "_DISTANCE_CHUNK_FLOATS", chunk)
+        monkeypatch.setattr(sparse_kernels, "_EDGE_CHUNK_FLOATS", chunk)
         assert torch.allclose(sparse_kernels.edge_feature_dot(nodes, attr, target), dot, atol=1e-12)
         assert torch.allclose(sparse_kernels.edge_feature_sum(weights, attr, target, 6), summed, atol=1e-12)
         assert torch.autograd.gradcheck(lambda n, a: sparse_kernels.edge_feature_dot(n, a, target), (nodes, attr))

@@ -68,7 +68,7 @@ def test_bipartite_input():
 
 def test_the_score_kernel_gradients_in_small_chunks(monkeypatch):
     """gradcheck of every input, with chunks of 3 edges so that the chunk boundaries are crossed."""
-    monkeypatch.setattr(sparse_kernels, "_DISTANCE_CHUNK_FLOATS", 3 * 2 * 4)
+    monkeypatch.setattr(sparse_kernels, "_EDGE_CHUNK_FLOATS", 3 * 2 * 4)
     gen = torch.Generator().manual_seed(0)
     edge_index, _ = random_graph(6, 14, seed=2)
     source, target = edge_index

@@ -54,7 +54,7 @@ from tg_metricattn.diagnostics.laplacians import (
     mesh_laplace_operator,
 )
 from tg_metricattn.diagnostics.propagation import attention_layers, capture_layer_inputs, propagation_matrix
-from tg_metricattn.diagnostics.report import DiagnosticsReport, HeadReport, LayerReport
+from tg_metricattn.diagnostics.report import FAST_TIME_HIGH, DiagnosticsReport, HeadReport, LayerReport
 from tg_metricattn.diagnostics.reversibility import drift_share, stationary_distribution
 from tg_metricattn.diagnostics.spectra import compare_spectra
 from tg_metricattn.diagnostics.uniformity import uniformity_stats
@@ -63,10 +63,8 @@ from tg_metricattn.layers import AttentionConv, DistanceAttnConv, MetricAttnConv
 
 __all__ = ["diagnose", "diffusion_times"]
 
-#: the fast setting: upper end of the probe fit's interval in units of 1 / median L_ii (the default is 100),
-#: and the largest chain whose stationary distribution may still come from a sparse LU where ARPACK does
-#: not converge (the default: any)
-FAST_TIME_HIGH = 10.0
+#: the fast setting's largest chain whose stationary distribution may still come from a sparse LU where
+#: ARPACK does not converge (the default: any)
 FAST_LU_STATES = 50_000
 
 

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+#: the fast setting's upper end of the probe fit's interval, in units of 1 / median L_ii (the default is 100);
+#: the summary states it, the diagnostics use it
+FAST_TIME_HIGH = 10.0
+
 __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport"]
 
 
@@ -74,7 +78,7 @@ class DiagnosticsReport:
         drift share, self weight (uniform beside it), max |P - U|, spectral gap, near-zero count of I - P."""
         lines = []
         if self.fast:
-            lines.append("fast setting: no spectra, t searched up to 10 / median L_ii")
+            lines.append(f"fast setting: no spectra, t searched up to {FAST_TIME_HIGH:g} / median L_ii")
         for layer in self.layers:
             for head in layer.heads:
                 parts = [f"{layer.name}[{head.head}]"]

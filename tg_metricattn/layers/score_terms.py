@@ -69,8 +69,8 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
 
     With ``csr_graph`` (whose target-major edges must be ``source``/``target``) the dot
     products come from a sampled sparse product that keeps no per-edge features;
-    otherwise from gathered rows. Returns a tensor of shape ``[E, H]`` (float64 when the
-    score has a squared distance).
+    otherwise from gathered rows. Returns a tensor of shape ``[E, H]`` (float64 only when a
+    squared distance would overflow the points' dtype, see :func:`_scaled_squared_distance`).
     """
     score: Tensor | None = None
     if terms.query is not None and terms.key is not None:

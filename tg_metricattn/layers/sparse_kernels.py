@@ -111,12 +111,13 @@ def edge_dot(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
     return _EdgeDot.apply(left, right, graph)
 
 
-#: edges per chunk of the squared-distance kernel: about 2^22 gathered floats per side at a time
-_DISTANCE_CHUNK_FLOATS = 1 << 22
+#: edges per chunk of every edge-chunked kernel (direct squared distance, GATv2's score, the edge-feature
+#: dot and sum): about 2^22 gathered floats per side at a time
+_EDGE_CHUNK_FLOATS = 1 << 22
 
 
 def _edge_chunks(num_edges: int, width: int):
-    step = max(1, _DISTANCE_CHUNK_FLOATS // max(1, width))
+    step = max(1, _EDGE_CHUNK_FLOATS // max(1, width))
     for start in range(0, num_edges, step):
         yield slice(start, min(start + step, num_edges))
 
