@@ -33,6 +33,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot, zeros
 
+from tg_metricattn.layers.compiled_graph import compiled_csr_graph
 from tg_metricattn.layers.csr_graph import CSRGraph, build_csr_graph
 from tg_metricattn.layers.edge_softmax import edge_softmax, log_partition
 from tg_metricattn.layers.graph_cache import GRAPH_CACHE
@@ -48,6 +49,7 @@ from tg_metricattn.layers.graph_input import (
     check_size,
     split_node_features,
     to_graph,
+    with_masked_self_loops,
     with_self_loops,
 )
 from tg_metricattn.layers.score_terms import ScoreTerms, edge_scores
@@ -83,6 +85,19 @@ class Attention:
             return self.weights
         return self.weights.new_empty(self.weights.shape).index_copy_(0, self.csr_graph.order, self.weights)
 
+    def returned_weights(self) -> tuple[Graph, Tensor]:
+        """The graph and ``weights`` in its edge order without the masked edges (the input's self-loops that a
+        compiled layer keeps at weight 0): what ``return_attention_weights`` gives, as in eager mode."""
+        weights = self.edge_order_weights()
+        if self.csr_graph is None or self.csr_graph.masked is None:
+            return self.graph, weights
+        masked = torch.empty_like(self.csr_graph.masked).index_copy_(0, self.csr_graph.order, self.csr_graph.masked)
+        return self.graph._replace(edge_index=self.graph.edge_index[:, ~masked]), weights[~masked]
+
+
+def _is_plain_tensor(edge_index: object) -> bool:
+    return isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
+
 
 class AttentionConv(MessagePassing):
     """Base class: edge-masked softmax attention with a pluggable score.
@@ -106,8 +121,12 @@ class AttentionConv(MessagePassing):
         propagation: ``"csr"`` sorts the edges by target and uses sparse kernels (CSR
             matrix products, sampled dot products) whose backward keeps no E x H x C
             tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
-            ``"auto"`` (default) takes ``"csr"`` for float32/float64 features in eager
-            mode and ``"scatter"`` under ``torch.compile`` or for other dtypes.
+            ``"auto"`` (default) takes ``"csr"`` for float32/float64 features and
+            ``"scatter"`` for other dtypes, and under ``torch.compile`` for a sparse
+            adjacency or edge features. Compiled, the CSR kernels and the graph's
+            preparation are torch custom ops (the graph cached as in eager mode), with
+            the input's own self-loops kept in the pattern at weight 0, so that
+            ``fullgraph=True`` holds with and without ``add_self_loops``.
         density_exponent: Coifman & Lafon's α in [0, 1] (module docstring): 0 (default)
             is attention as it is, 1 removes the sampling density from the limit operator.
             Only for graphs whose sources are the targets (a pair ``(x_src, x_dst)`` is
@@ -335,7 +354,7 @@ class AttentionConv(MessagePassing):
         if getattr(self, "bias", None) is not None:
             out = out + self.bias
         if return_attention_weights:
-            return out, attention_in_layout(attention.graph, attention.edge_order_weights())
+            return out, attention_in_layout(*attention.returned_weights())
         return out
 
     def attention(
@@ -373,7 +392,7 @@ class AttentionConv(MessagePassing):
         if self.check_finite:
             check_finite(x_src, x_dst)
         value, terms = self.node_terms(x_src, x_dst)
-        use_csr = self.uses_csr(value)
+        use_csr = self.uses_csr(value, edge_index, edge_attr)
         graph, csr_graph, edge_attr = self._prepare_graph(
             edge_index, edge_attr, size, x_src.size(0), x_dst.size(0), validate, use_csr
         )
@@ -383,6 +402,8 @@ class AttentionConv(MessagePassing):
         if edge_attr is not None:
             terms = self.with_edge_features(terms, edge_attr, target)
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
+        if csr_graph is not None and csr_graph.masked is not None:
+            scores = scores.masked_fill(csr_graph.masked.unsqueeze(-1), float("-inf"))
         if self.check_finite:
             check_finite_scores(scores)
         if self.learn_density_exponent or self.density_exponent:
@@ -425,8 +446,9 @@ class AttentionConv(MessagePassing):
         features depend on the values."""
         if edge_attr is not None:
             self._check_edge_features_fit(edge_index, edge_attr)
-        plain_tensor = isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
-        cacheable = use_csr and self.cache_graph and plain_tensor and edge_attr is None
+        if use_csr and torch.compiler.is_compiling():
+            return self._prepare_traced_graph(edge_index, size, num_sources, num_targets)
+        cacheable = use_csr and self.cache_graph and _is_plain_tensor(edge_index) and edge_attr is None
         key = (num_sources, num_targets, self.add_self_loops)
         cached = GRAPH_CACHE.get(edge_index, key) if cacheable else None
         if cached is not None:
@@ -442,6 +464,18 @@ class AttentionConv(MessagePassing):
             GRAPH_CACHE.put(edge_index, key, (graph, csr_graph))
         return graph, csr_graph, edge_attr
 
+    def _prepare_traced_graph(
+        self, edge_index: Tensor, size: tuple[int, int] | None, num_sources: int, num_targets: int
+    ) -> tuple[Graph, CSRGraph, None]:
+        """The CSR graph under ``torch.compile`` (:mod:`~tg_metricattn.layers.compiled_graph`): no shape may
+        depend on the values, so the input's self-loops stay in the pattern, masked to weight 0, beside the
+        added ones; sorted and checked once per edge-index tensor (with ``cache_graph``)."""
+        graph = to_graph(edge_index, size, num_sources, num_targets, validate=False)
+        if self.add_self_loops:
+            graph = with_masked_self_loops(graph)[0]
+        csr_graph = compiled_csr_graph(edge_index, num_sources, num_targets, self.add_self_loops, self.cache_graph)
+        return graph, csr_graph, None
+
     def _check_edge_features_fit(self, edge_index: Adjacency, edge_attr: Tensor) -> None:
         """Edge features need a layer built with ``edge_dim`` and an ``edge_index`` to go with."""
         if self.edge_dim is None:
@@ -455,10 +489,12 @@ class AttentionConv(MessagePassing):
                 "pass adj_t.indices() (COO) or its edge_index instead."
             )
 
-    def uses_csr(self, value: Tensor) -> bool:
+    def uses_csr(self, value: Tensor, edge_index: Adjacency | None = None, edge_attr: Tensor | None = None) -> bool:
         """Whether this call takes the sparse-kernel path (see ``propagation``)."""
         if self.propagation == "auto":
-            return value.dtype in SUPPORTED_DTYPES and not torch.compiler.is_compiling()
+            if torch.compiler.is_compiling() and not (edge_attr is None and _is_plain_tensor(edge_index)):
+                return False
+            return value.dtype in SUPPORTED_DTYPES
         return self.propagation == "csr"
 
     def message(self, value_j: Tensor, alpha: Tensor) -> Tensor:

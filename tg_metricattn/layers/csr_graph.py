@@ -3,6 +3,9 @@
 Row i of the target-major form holds the edges j -> i: it is the pattern of the
 propagation matrix A (out = A V). The source-major form holds the same edges grouped
 by source: the pattern of A^T, needed only by backward passes, so it is built on first use.
+
+Every step is a sort, a gather or a search over arrays of fixed length: no shape depends
+on the values of the edges.
 """
 
 from __future__ import annotations
@@ -11,32 +14,39 @@ import torch
 from torch import Tensor
 
 
-def _row_pointers(sorted_rows: Tensor, num_rows: int) -> Tensor:
-    counts = torch.bincount(sorted_rows, minlength=num_rows)
-    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+def row_pointers(sorted_rows: Tensor, num_rows: int) -> Tensor:
+    """``ptr[r]`` = number of entries of ``sorted_rows`` below r, for r = 0 .. num_rows."""
+    return torch.searchsorted(sorted_rows, torch.arange(num_rows + 1, device=sorted_rows.device))
 
 
 class CSRGraph:
     """Edges sorted by (target, source), with the transposed pattern built on demand.
 
     Attributes:
+        order: ``[E]`` position in the caller's edge list of each target-major edge.
         source, target: ``[E]`` endpoints of each edge in target-major order (``source``
             is the CSR column index array of A).
         target_ptr: ``[N_dst + 1]`` row pointers of A.
-        order: ``[E]`` position in the caller's edge list of each target-major edge.
+        masked: ``[E]`` bool in target-major order, or ``None``: edges kept in the pattern
+            but given no weight (the self-loops of the input that the layer replaces, under
+            ``torch.compile``, where removing them would make the edge count data-dependent).
     """
 
-    def __init__(self, edge_index: Tensor, num_sources: int, num_targets: int) -> None:
-        source, target = edge_index[0].long(), edge_index[1].long()  # int64: the key overflows int32 past ~46k nodes
-        key = target * num_sources + source
-        self.order = torch.argsort(key)
-        self.source, self.target = source.index_select(0, self.order), target.index_select(0, self.order)
-        self.target_ptr = _row_pointers(self.target, num_targets)
+    def __init__(
+        self,
+        order: Tensor,
+        source: Tensor,
+        target: Tensor,
+        target_ptr: Tensor,
+        num_sources: int,
+        num_targets: int,
+        masked: Tensor | None = None,
+        transpose: tuple[Tensor, Tensor, Tensor] | None = None,
+    ) -> None:
+        self.order, self.source, self.target, self.target_ptr = order, source, target, target_ptr
         self.num_sources, self.num_targets = num_sources, num_targets
-        sorted_key = key.index_select(0, self.order)
-        self.has_duplicates = bool((sorted_key[1:] == sorted_key[:-1]).any()) if key.numel() > 1 else False
-        self._transpose: tuple[Tensor, Tensor, Tensor] | None = None
-        self._unique: tuple[Tensor, Tensor, Tensor] | None = None
+        self.masked = masked
+        self._transpose = transpose
 
     @property
     def transpose(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -45,23 +55,15 @@ class CSRGraph:
         if self._transpose is None:
             order = torch.argsort(self.source * self.num_targets + self.target)
             columns = self.target.index_select(0, order)
-            self._transpose = (order, columns, _row_pointers(self.source.index_select(0, order), self.num_sources))
+            self._transpose = (order, columns, row_pointers(self.source.index_select(0, order), self.num_sources))
         return self._transpose
 
-    @property
-    def unique(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``(ptr, columns, expand)`` of the pattern with duplicate edges merged; ``expand[e]``
-        is the merged position of edge e. Sampled products need a duplicate-free pattern."""
-        if self._unique is None:
-            is_first = torch.ones_like(self.source, dtype=torch.bool)
-            is_first[1:] = (self.source[1:] != self.source[:-1]) | (self.target[1:] != self.target[:-1])
-            expand = torch.cumsum(is_first, 0) - 1
-            first = is_first.nonzero().flatten()
-            rows = self.target.index_select(0, first)
-            self._unique = (_row_pointers(rows, self.num_targets), self.source.index_select(0, first), expand)
-        return self._unique
 
-
-def build_csr_graph(edge_index: Tensor, num_sources: int, num_targets: int) -> CSRGraph:
-    """Sort ``edge_index`` [2, E] (row 0 source, row 1 target) into target-major CSR form."""
-    return CSRGraph(edge_index, num_sources, num_targets)
+def build_csr_graph(edge_index: Tensor, num_sources: int, num_targets: int, masked: Tensor | None = None) -> CSRGraph:
+    """Sort ``edge_index`` [2, E] (row 0 source, row 1 target) into target-major CSR form;
+    ``masked`` ``[E]`` (bool, in the order of ``edge_index``) marks edges to be given no weight."""
+    source, target = edge_index[0].long(), edge_index[1].long()  # int64: the key overflows int32 past ~46k nodes
+    order = torch.argsort(target * num_sources + source)
+    source, target = source.index_select(0, order), target.index_select(0, order)
+    masked = None if masked is None else masked.index_select(0, order)
+    return CSRGraph(order, source, target, row_pointers(target, num_targets), num_sources, num_targets, masked)

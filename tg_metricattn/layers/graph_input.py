@@ -219,6 +219,17 @@ def with_self_loops(
     return graph._replace(edge_index=edge_index), edge_attr
 
 
+def with_masked_self_loops(graph: Graph) -> tuple[Graph, Tensor]:
+    """Append one loop per node (as :func:`with_self_loops`) but keep the input's own loops, marked:
+    returns ``(graph, masked)`` with ``masked`` ``[E + N]`` true on the input's loops, which carry
+    no weight. Every shape is known from the input's (for ``torch.compile``)."""
+    edge_index = graph.edge_index.long()
+    loops = torch.arange(min(graph.num_sources, graph.num_targets), device=edge_index.device)
+    masked = torch.cat([edge_index[0] == edge_index[1], torch.zeros_like(loops, dtype=torch.bool)])
+    edge_index = torch.cat([edge_index, loops.expand(2, -1)], dim=1)
+    return graph._replace(edge_index=edge_index), masked
+
+
 def attention_in_layout(graph: Graph, alpha: Tensor) -> object:
     """Return attention weights in the form PyG's GATConv returns them for this input.
 

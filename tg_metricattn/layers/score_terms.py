@@ -19,7 +19,8 @@ on the edges where its cancellation costs at most ``EXPANSION_BITS_LOST`` bits, 
 direct formula on the others (self-loops, near-duplicates, points far from the origin
 against their spacing): each score still depends on y_i and y_j alone, with no centre
 shared by all nodes. Where a float32 score would overflow, or off that path, the direct
-formula is summed in float64.
+formula is summed in float64 (in eager mode only: under ``torch.compile`` such scores stay
+infinite, as they would in PyG's layers).
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def _scaled_squared_distance(terms: ScoreTerms, source: Tensor, target: Tensor, 
     if csr_graph is not None:
         scale = inv_t.to(terms.points_dst.dtype) if isinstance(inv_t, Tensor) else inv_t
         distance = edge_squared_distance_sampled(terms.points_dst, terms.points_src, csr_graph) * scale
-        if bool(torch.isfinite(distance).all()):
-            return distance
+        if torch.compiler.is_compiling() or bool(torch.isfinite(distance).all()):
+            return distance  # compiled: no data-dependent fallback (overflowing distances stay infinite)
     scale = inv_t.double() if isinstance(inv_t, Tensor) else inv_t
     return edge_squared_distance(terms.points_dst, terms.points_src, source, target) * scale
 

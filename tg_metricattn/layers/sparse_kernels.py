@@ -12,7 +12,9 @@ with the pattern of the graph and values w[:, h]):
 
 Only node-sized tensors and the E x H edge values are kept for backward: never an
 E x H x C tensor of gathered features. The kernels are torch's CSR matrix product and
-``torch.sparse.sampled_addmm`` (MKL on CPU, cuSPARSE on GPU), for float32 and float64.
+``torch.sparse.sampled_addmm`` (MKL on CPU, cuSPARSE on GPU), for float32 and float64,
+registered as torch custom ops (``tg_metricattn::spmm``, ``::sddmm``) with fake
+implementations, so that ``torch.compile`` traces the code around them and keeps them whole.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from tg_metricattn.layers.csr_graph import CSRGraph
+from tg_metricattn.layers.csr_graph import CSRGraph, row_pointers
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
@@ -34,15 +36,13 @@ def _csr(ptr: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -
     return torch.sparse_csr_tensor(ptr, columns, values, shape, check_invariants=False)
 
 
-def _spmm(values: Tensor, dense: Tensor, graph: CSRGraph, transpose: bool) -> Tensor:
-    """Per head: A_h @ dense_h (or A_h^T @ dense_h); values [E, H] in target-major order."""
+@torch.library.custom_op("tg_metricattn::spmm", mutates_args=())
+def spmm(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor) -> Tensor:
+    """Per head h: ``out[:, h] = A_h @ dense[:, h]``, A_h the CSR matrix ``(ptr, columns, values[:, h])``
+    of shape ``[len(ptr) - 1, dense.shape[0]]``; ``[rows, H, C]``. Forward only (a torch custom op,
+    so that ``torch.compile`` keeps the MKL/cuSPARSE call whole)."""
     heads, channels = dense.shape[1], dense.shape[2]
-    if transpose:
-        order, columns, ptr = graph.transpose
-        shape = (graph.num_sources, graph.num_targets)
-        values = values.index_select(0, order)
-    else:
-        ptr, columns, shape = graph.target_ptr, graph.source, (graph.num_targets, graph.num_sources)
+    shape = (ptr.numel() - 1, dense.shape[0])
     values_by_head = values.t().contiguous()
     dense_by_head = dense.transpose(0, 1).contiguous()
     out = dense.new_empty(heads, shape[0], channels)
@@ -51,13 +51,33 @@ def _spmm(values: Tensor, dense: Tensor, graph: CSRGraph, transpose: bool) -> Te
     return out.transpose(0, 1)
 
 
-def _sddmm(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
-    """Per head and edge: <left[target_e, h], right[source_e, h]>, shape [E, H]."""
+@spmm.register_fake
+def _(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor) -> Tensor:
+    return dense.new_empty(dense.shape[1], ptr.shape[0] - 1, dense.shape[2]).transpose(0, 1)
+
+
+def _merged_duplicates(ptr: Tensor, columns: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(ptr, columns, expand)`` of the pattern with repeated (row, column) entries merged, ``expand[e]``
+    the merged position of entry e (``None`` and the pattern itself when there are no repeats)."""
+    is_first = torch.ones_like(columns, dtype=torch.bool)
+    is_first[1:] = (columns[1:] != columns[:-1]) | (rows[1:] != rows[:-1])
+    if bool(is_first.all()):
+        return ptr, columns, None
+    first = is_first.nonzero().flatten()
+    merged_ptr = row_pointers(rows.index_select(0, first), ptr.numel() - 1)
+    return merged_ptr, columns.index_select(0, first), is_first.cumsum(0) - 1
+
+
+@torch.library.custom_op("tg_metricattn::sddmm", mutates_args=())
+def sddmm(left: Tensor, right: Tensor, ptr: Tensor, columns: Tensor, rows: Tensor) -> Tensor:
+    """Per head and entry e of the sorted CSR pattern: ``<left[rows_e, h], right[columns_e, h]>``, ``[E, H]``.
+    Repeated entries are merged before the sampled product (which needs a duplicate-free pattern) and
+    expanded after. Forward only, a torch custom op as :func:`spmm`."""
     heads = left.shape[1]
-    shape = (graph.num_targets, graph.num_sources)
+    shape = (ptr.numel() - 1, right.shape[0])
     left_by_head = left.transpose(0, 1).contiguous()
     right_by_head = right.transpose(0, 1).contiguous()
-    ptr, columns, expand = graph.unique if graph.has_duplicates else (graph.target_ptr, graph.source, None)
+    ptr, columns, expand = _merged_duplicates(ptr, columns, rows)
     out = left.new_empty(heads, columns.numel())
     pattern = _csr(ptr, columns, left.new_zeros(columns.numel()), shape)
     for h in range(heads):
@@ -66,36 +86,51 @@ def _sddmm(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
     return (out if expand is None else out.index_select(1, expand)).t()
 
 
+@sddmm.register_fake
+def _(left: Tensor, right: Tensor, ptr: Tensor, columns: Tensor, rows: Tensor) -> Tensor:
+    return left.new_empty(left.shape[1], columns.shape[0]).t()
+
+
+def _transpose_if(needed: bool, graph: CSRGraph) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    return graph.transpose if needed else (None, None, None)
+
+
 class _Aggregate(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weights: Tensor, values: Tensor, graph: CSRGraph) -> Tensor:
-        ctx.graph = graph
-        ctx.save_for_backward(weights, values)
-        return _spmm(weights, values, graph, transpose=False)
+    def forward(ctx, weights, values, ptr, source, target, t_order, t_columns, t_ptr):
+        ctx.save_for_backward(weights, values, ptr, source, target, t_order, t_columns, t_ptr)
+        return spmm(weights, values, ptr, source)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        weights, values = ctx.saved_tensors
-        graph = ctx.graph
-        grad_weights = _sddmm(grad_out, values, graph) if ctx.needs_input_grad[0] else None
-        grad_values = _spmm(weights, grad_out, graph, transpose=True) if ctx.needs_input_grad[1] else None
-        return grad_weights, grad_values, None
+        weights, values, ptr, source, target, t_order, t_columns, t_ptr = ctx.saved_tensors
+        grad_weights = sddmm(grad_out, values, ptr, source, target) if ctx.needs_input_grad[0] else None
+        grad_values = None
+        if ctx.needs_input_grad[1]:
+            grad_values = spmm(weights.index_select(0, t_order), grad_out, t_ptr, t_columns)
+        return grad_weights, grad_values, None, None, None, None, None, None
 
 
 class _EdgeDot(torch.autograd.Function):
+    """``right=None``: the right rows are ``left`` (one tensor, one summed gradient)."""
+
     @staticmethod
-    def forward(ctx, left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
-        ctx.graph = graph
-        ctx.save_for_backward(left, right)
-        return _sddmm(left, right, graph)
+    def forward(ctx, left, right, ptr, source, target, t_order, t_columns, t_ptr):
+        ctx.save_for_backward(left, right, ptr, source, t_order, t_columns, t_ptr)
+        return sddmm(left, left if right is None else right, ptr, source, target)
 
     @staticmethod
     def backward(ctx, grad_scores: Tensor):
-        left, right = ctx.saved_tensors
-        graph = ctx.graph
-        grad_left = _spmm(grad_scores, right, graph, False) if ctx.needs_input_grad[0] else None
-        grad_right = _spmm(grad_scores, left, graph, True) if ctx.needs_input_grad[1] else None
-        return grad_left, grad_right, None
+        left, right, ptr, source, t_order, t_columns, t_ptr = ctx.saved_tensors
+        shared = right is None
+        right = left if shared else right
+        grad_left = spmm(grad_scores, right, ptr, source) if ctx.needs_input_grad[0] else None
+        grad_right = None
+        if shared or ctx.needs_input_grad[1]:
+            grad_right = spmm(grad_scores.index_select(0, t_order), left, t_ptr, t_columns)
+        if shared:
+            return grad_left + grad_right, None, None, None, None, None, None, None
+        return grad_left, grad_right, None, None, None, None, None, None
 
 
 def aggregate(weights: Tensor, values: Tensor, graph: CSRGraph) -> Tensor:
@@ -103,12 +138,15 @@ def aggregate(weights: Tensor, values: Tensor, graph: CSRGraph) -> Tensor:
 
     Returns ``[N_dst, H, C]``.
     """
-    return _Aggregate.apply(weights, values, graph)
+    transposed = _transpose_if(torch.is_grad_enabled() and values.requires_grad, graph)
+    return _Aggregate.apply(weights, values, graph.target_ptr, graph.source, graph.target, *transposed)
 
 
 def edge_dot(left: Tensor, right: Tensor, graph: CSRGraph) -> Tensor:
     """s[e, h] = <left[i, h], right[j, h]> for each edge e = (j -> i), target-major; ``[E, H]``."""
-    return _EdgeDot.apply(left, right, graph)
+    transposed = _transpose_if(torch.is_grad_enabled() and right.requires_grad, graph)
+    other = None if right is left else right  # autograd.Function under torch.compile takes each tensor once
+    return _EdgeDot.apply(left, other, graph.target_ptr, graph.source, graph.target, *transposed)
 
 
 #: edges per chunk of every edge-chunked kernel (direct squared distance, GATv2's score, the edge-feature
@@ -122,32 +160,44 @@ def _edge_chunks(num_edges: int, width: int):
         yield slice(start, min(start + step, num_edges))
 
 
+def _direct_squared_distance(dst: Tensor, src: Tensor, source: Tensor, target: Tensor) -> Tensor:
+    """‖dst[target_e] - src[source_e]‖² per edge and head, differences in the input dtype, squares summed in
+    float64, chunk by chunk: ``[E, H]`` float64."""
+    heads, width = src.shape[1], src.shape[1] * src.shape[2]
+    out = src.new_empty(source.numel(), heads, dtype=torch.float64)
+    for part in _edge_chunks(source.numel(), width):
+        diff = dst.index_select(0, target[part]) - src.index_select(0, source[part])
+        out[part] = diff.double().square_().sum(-1)
+    return out
+
+
+def _direct_squared_distance_backward(
+    grad: Tensor, dst: Tensor, src: Tensor, source: Tensor, target: Tensor, grad_dst: Tensor, grad_src: Tensor
+) -> None:
+    """Add ``2 g_e (p_i - p_j)`` to ``grad_dst[i]`` and subtract it from ``grad_src[j]``, chunk by chunk
+    (the two may be one tensor)."""
+    for part in _edge_chunks(source.numel(), src.shape[1] * src.shape[2]):
+        diff = dst.index_select(0, target[part]) - src.index_select(0, source[part])
+        weighted = diff.mul_(2 * grad[part].to(diff.dtype).unsqueeze(-1))
+        grad_dst.index_add_(0, target[part], weighted)
+        grad_src.index_add_(0, source[part], weighted, alpha=-1)
+
+
 class _EdgeSquaredDistance(torch.autograd.Function):
     """``points_dst=None``: the targets' points are ``points_src`` (one tensor, one gradient)."""
 
     @staticmethod
     def forward(ctx, points_src: Tensor, points_dst: Tensor | None, source: Tensor, target: Tensor) -> Tensor:
         ctx.save_for_backward(points_src, points_dst, source, target)
-        dst = points_src if points_dst is None else points_dst
-        heads, width = points_src.shape[1], points_src.shape[1] * points_src.shape[2]
-        out = points_src.new_empty(source.numel(), heads, dtype=torch.float64)
-        for part in _edge_chunks(source.numel(), width):
-            diff = dst.index_select(0, target[part]) - points_src.index_select(0, source[part])
-            out[part] = diff.double().square_().sum(-1)
-        return out
+        return _direct_squared_distance(points_src if points_dst is None else points_dst, points_src, source, target)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         points_src, points_dst, source, target = ctx.saved_tensors
-        dst = points_src if points_dst is None else points_dst
         grad_src = torch.zeros_like(points_src)
         grad_dst = grad_src if points_dst is None else torch.zeros_like(points_dst)
-        width = points_src.shape[1] * points_src.shape[2]
-        for part in _edge_chunks(source.numel(), width):
-            diff = dst.index_select(0, target[part]) - points_src.index_select(0, source[part])
-            weighted = diff.mul_(2 * grad[part].to(diff.dtype).unsqueeze(-1))
-            grad_dst.index_add_(0, target[part], weighted)
-            grad_src.index_add_(0, source[part], weighted, alpha=-1)
+        dst = points_src if points_dst is None else points_dst
+        _direct_squared_distance_backward(grad, dst, points_src, source, target, grad_dst, grad_src)
         return grad_src, None if points_dst is None else grad_dst, None, None
 
 
@@ -169,6 +219,69 @@ def edge_squared_distance(points_dst: Tensor, points_src: Tensor, source: Tensor
 EXPANSION_BITS_LOST = 8
 
 
+@torch.library.custom_op("tg_metricattn::replace_cancelled", mutates_args=())
+def replace_cancelled(
+    expanded: Tensor, norms: Tensor, points_dst: Tensor, points_src: Tensor, source: Tensor, target: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The expansion ``expanded`` [E, H] with the direct formula on the edges where it cancels
+    (``norms > 2^EXPANSION_BITS_LOST · expanded`` for some head), and the mask of the edges kept
+    (``[E]`` bool). A custom op: which edges take the direct formula depends on the values."""
+    mild = norms.mul(2.0**-EXPANSION_BITS_LOST).le(expanded).all(-1)
+    direct = (~mild).nonzero().flatten()
+    out = expanded.clone()
+    if direct.numel():
+        source, target = source.index_select(0, direct), target.index_select(0, direct)
+        exact = _direct_squared_distance(points_dst, points_src, source, target)
+        out.index_copy_(0, direct, exact.to(out.dtype))
+    return out, mild
+
+
+@replace_cancelled.register_fake
+def _(expanded: Tensor, norms: Tensor, points_dst: Tensor, points_src: Tensor, source: Tensor, target: Tensor):
+    return torch.empty_like(expanded), expanded.new_empty(expanded.shape[0], dtype=torch.bool)
+
+
+@torch.library.custom_op("tg_metricattn::replace_cancelled_backward", mutates_args=())
+def replace_cancelled_backward(
+    grad: Tensor, mild: Tensor, points_dst: Tensor, points_src: Tensor, source: Tensor, target: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of :func:`replace_cancelled` for ``expanded`` (``grad`` where the expansion was kept,
+    0 elsewhere) and for the points through the direct formula on the other edges."""
+    grad = grad.contiguous()
+    grad_dst, grad_src = torch.zeros_like(points_dst), torch.zeros_like(points_src)
+    direct = (~mild).nonzero().flatten()
+    if direct.numel():
+        _direct_squared_distance_backward(
+            grad.index_select(0, direct),
+            points_dst,
+            points_src,
+            source.index_select(0, direct),
+            target.index_select(0, direct),
+            grad_dst,
+            grad_src,
+        )
+    return grad * mild.unsqueeze(-1).to(grad.dtype), grad_dst, grad_src
+
+
+@replace_cancelled_backward.register_fake
+def _(grad: Tensor, mild: Tensor, points_dst: Tensor, points_src: Tensor, source: Tensor, target: Tensor):
+    return grad.new_empty(grad.shape), torch.empty_like(points_dst), torch.empty_like(points_src)
+
+
+def _replace_cancelled_setup(ctx, inputs: tuple, output: tuple) -> None:
+    _, _, points_dst, points_src, source, target = inputs
+    ctx.save_for_backward(output[1], points_dst, points_src, source, target)
+
+
+def _replace_cancelled_grad(ctx, grad: Tensor, _grad_mild: Tensor | None):
+    mild, points_dst, points_src, source, target = ctx.saved_tensors
+    grad_expanded, grad_dst, grad_src = replace_cancelled_backward(grad, mild, points_dst, points_src, source, target)
+    return grad_expanded, None, grad_dst, grad_src, None, None
+
+
+replace_cancelled.register_autograd(_replace_cancelled_grad, setup_context=_replace_cancelled_setup)
+
+
 def edge_squared_distance_sampled(points_dst: Tensor, points_src: Tensor, graph: CSRGraph) -> Tensor:
     """d[e, h] = ‖p_i - p_j‖² on the edges of ``graph`` (target-major), in the points' dtype, ``[E, H]``.
 
@@ -177,24 +290,16 @@ def edge_squared_distance_sampled(points_dst: Tensor, points_src: Tensor, graph:
     ``E x H x D`` tensor, forward or backward); on the edges where
     ``‖p_i‖² + ‖p_j‖² > 2^EXPANSION_BITS_LOST · d`` for some head (self-loops, near-duplicate
     points, points far from the origin against their spacing) the direct formula of
-    :func:`edge_squared_distance` replaces it. Each value depends on p_i and p_j alone
-    (no shared centre), and the gradient is that of the formula used on each edge.
-    Values beyond the dtype's range come out infinite: callers fall back to the float64
-    direct formula.
+    :func:`edge_squared_distance` replaces it (:func:`replace_cancelled`). Each value depends
+    on p_i and p_j alone (no shared centre), and the gradient is that of the formula used on
+    each edge. Values beyond the dtype's range come out infinite: callers fall back to the
+    float64 direct formula.
     """
     norm_dst = points_dst.square().sum(-1)
     norm_src = norm_dst if points_src is points_dst else points_src.square().sum(-1)
-    norms = norm_dst.index_select(0, graph.target).add_(norm_src.index_select(0, graph.source))
-    expanded = torch.sub(norms, edge_dot(points_dst, points_src, graph), alpha=2)
-    with torch.no_grad():  # the subtraction keeps nothing for backward: norms may be scaled in place
-        mild = norms.mul_(2.0**-EXPANSION_BITS_LOST).le(expanded).all(-1)
-        direct = (~mild).nonzero().flatten()
-    if direct.numel() == 0:
-        return expanded
-    exact = edge_squared_distance(
-        points_dst, points_src, graph.source.index_select(0, direct), graph.target.index_select(0, direct)
-    )
-    return expanded.index_put((direct,), exact.to(expanded.dtype))
+    norms = norm_dst.index_select(0, graph.target) + norm_src.index_select(0, graph.source)
+    expanded = norms - 2 * edge_dot(points_dst, points_src, graph)
+    return replace_cancelled(expanded, norms.detach(), points_dst, points_src, graph.source, graph.target)[0]
 
 
 def _edge_feature_dot(nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
