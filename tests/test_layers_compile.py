@@ -115,3 +115,14 @@ def test_compiled_layer_prepares_each_edge_index_once_and_checks_it() -> None:
     bad[0, 0] = 40
     with pytest.raises(ValueError, match="source indices"):
         compiled(x, bad)
+
+
+def test_compile_with_dynamic_shapes_follows_graphs_of_every_size() -> None:
+    """One compiled graph (``dynamic=True``) serves graphs of different node and edge counts."""
+    torch._dynamo.reset()
+    layer = MetricAttnConv(6, 4, heads=2)
+    compiled = torch.compile(layer, fullgraph=True, dynamic=True)
+    for num_nodes, num_edges in ((40, 160), (55, 230), (70, 300)):
+        edge_index, gen = random_graph(num_nodes, num_edges, seed=num_nodes)
+        x = torch.randn(num_nodes, 6, generator=gen)
+        assert torch.allclose(compiled(x, edge_index), layer(x, edge_index), atol=1e-5)
