@@ -406,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_argument(
         "--time-scale", help="metric attention's initial t: 'auto' (median squared distance) or a number > 0"
     )
+    paper.add_argument(
+        "--arch", default="ipn", help="ipn (the paper's network, default) or flow (one attention integrated over time)"
+    )
+    paper.add_argument("--flow-time", type=float, default=3.0, help="flow: initial total time T (default 3.0)")
+    paper.add_argument("--flow-steps", type=_positive_int, default=6, help="flow: Euler steps (default 6)")
     paper.add_argument("--out", default="runs/paper", help="results folder (default runs/paper); resumable")
     paper.add_argument("--no-progress", action="store_true", help="no line per run")
 
@@ -529,6 +534,9 @@ def _paper(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         weight_decay=args.weight_decay,
         num_points=args.points,
         time_scale=args.time_scale,
+        arch=args.arch,
+        flow_time=args.flow_time,
+        flow_steps=args.flow_steps,
     )
     run_paper(config, args.out, not args.no_progress)
     return 0

@@ -6,7 +6,9 @@ split's labels, as node classification; ``complete``: every mini-batch of ``batc
 training points is a complete graph, dense attention as in the paper, and validation and
 test points are classified in fixed batches of the same size), every attention kind and
 seeds ``0..seeds-1`` (the seed draws the points, the split, the initial weights and the
-batches, so the kinds are paired by seed), :class:`~tg_metricattn.models.IPN` is trained
+batches, so the kinds are paired by seed), :class:`~tg_metricattn.models.IPN` (or, with
+``arch="flow"``, :class:`~tg_metricattn.models.AttentionFlowNet`: dx/dt = (P - I) x for a
+learned time from ``flow_time``, in ``flow_steps`` Euler steps, without dropout) is trained
 with Adam and cross-entropy for ``epochs`` epochs. Recorded per epoch: training loss,
 validation and test accuracy. Reported per kind: final test accuracy (last epoch, the
 paper's measure) mean ± std, min / max, test accuracy at the best validation epoch,
@@ -44,12 +46,22 @@ from tg_metricattn.experiments.compare import p_value, paired_comparison
 from tg_metricattn.experiments.config import metric_time_scale, time_scale_kwargs
 from tg_metricattn.experiments.training import format_mean_std
 from tg_metricattn.experiments.training_plots import plot_mean_curves, plot_violin
-from tg_metricattn.models import IPN, LAYERS, count_parameters
+from tg_metricattn.models import IPN, LAYERS, AttentionFlowNet, count_parameters
 
-__all__ = ["PAPER_DATASETS", "PAPER_GRAPHS", "PaperConfig", "epochs_to_reach", "paper_table", "run_paper", "train_ipn"]
+__all__ = [
+    "PAPER_ARCHS",
+    "PAPER_DATASETS",
+    "PAPER_GRAPHS",
+    "PaperConfig",
+    "epochs_to_reach",
+    "paper_table",
+    "run_paper",
+    "train_ipn",
+]
 
 PAPER_DATASETS = ("moons", "digits")
 PAPER_GRAPHS = ("knn", "complete")
+PAPER_ARCHS = ("ipn", "flow")
 #: The largest --noise: its squared distances (about (noise · 10)²) stay far inside float32.
 MAX_NOISE = 1e6
 _RUN_KEYS = ("train_loss", "val_accuracy", "test_accuracy")
@@ -74,6 +86,9 @@ class PaperConfig:
     weight_decay: float = 0.0
     num_points: int = 1000
     time_scale: str | None = None  # metric attention's initial t: None (sqrt(width / heads)), 'auto' or a number
+    arch: str = "ipn"  # 'ipn' (the paper's network) or 'flow' (one attention integrated over time)
+    flow_time: float = 3.0
+    flow_steps: int = 6
 
     def __post_init__(self) -> None:
         for name, allowed in (("datasets", PAPER_DATASETS), ("graphs", PAPER_GRAPHS), ("layers", tuple(LAYERS))):
@@ -98,6 +113,13 @@ class PaperConfig:
         metric_time_scale(self.time_scale)
         if self.width % self.heads:
             raise ValueError(f"--width {self.width} must be a multiple of --heads {self.heads}.")
+        if self.arch not in PAPER_ARCHS:
+            raise ValueError(f"--arch must be one of {', '.join(PAPER_ARCHS)}, got {self.arch!r}.")
+        if self.flow_steps < 1 or not 0 < self.flow_time <= self.flow_steps:
+            raise ValueError(
+                f"--flow-time must lie in (0, --flow-steps] (a step of at most 1), got {self.flow_time} with "
+                f"--flow-steps {self.flow_steps}."
+            )
 
     def settings(self) -> list[str]:
         """Dataset names in order: ``moons-<noise>`` per noise, then ``digits``."""
@@ -130,19 +152,24 @@ def _batches(index: Tensor, size: int, generator: torch.Generator) -> list[Tenso
     return list(index[torch.randperm(index.numel(), generator=generator)].split(size))
 
 
+def _model(config: PaperConfig, data: VectorData, layer: str) -> torch.nn.Module:
+    """IPN, or the heat flow of one attention (``--arch flow``, no dropout: IPN has none)."""
+    layer_kwargs = time_scale_kwargs(layer, config.time_scale)
+    if config.arch == "flow":
+        return AttentionFlowNet(
+            layer, data.num_features, config.width, data.num_classes, config.heads, time=config.flow_time,
+            steps=config.flow_steps, dropout=0.0, layer_kwargs=layer_kwargs,
+        )  # fmt: skip
+    return IPN(
+        layer, data.num_features, data.num_classes, config.width, config.heads, config.blocks, layer_kwargs=layer_kwargs
+    )
+
+
 def train_ipn(config: PaperConfig, data: VectorData, layer: str, graph: str, seed: int) -> dict[str, Any]:
     """Train one IPN; per-epoch curves and the summary numbers of the run."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = IPN(
-        layer,
-        data.num_features,
-        data.num_classes,
-        config.width,
-        config.heads,
-        config.blocks,
-        layer_kwargs=time_scale_kwargs(layer, config.time_scale),
-    )
+    model = _model(config, data, layer)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     complete: dict[int, Tensor] = {}  # one edge-index tensor per batch size: the layers' graph cache reuses it
 
