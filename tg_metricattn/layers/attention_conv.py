@@ -117,7 +117,8 @@ class AttentionConv(MessagePassing):
         add_self_loops: remove existing self-loops, then add one per node.
         check_finite: raise a ``ValueError`` when the features hold NaN or infinity.
         validate: check shapes, dtypes and index ranges of every input (cheap; skipped
-            automatically under ``torch.compile``).
+            under ``torch.compile``, where the sparse-kernel path still checks each edge
+            index once, when it prepares its graph).
         propagation: ``"csr"`` sorts the edges by target and uses sparse kernels (CSR
             matrix products, sampled dot products) whose backward keeps no E x H x C
             tensor; ``"scatter"`` uses PyG's gather/scatter ``MessagePassing.propagate``;
