@@ -126,3 +126,15 @@ def test_compile_with_dynamic_shapes_follows_graphs_of_every_size() -> None:
         edge_index, gen = random_graph(num_nodes, num_edges, seed=num_nodes)
         x = torch.randn(num_nodes, 6, generator=gen)
         assert torch.allclose(compiled(x, edge_index), layer(x, edge_index), atol=1e-5)
+
+
+def test_forced_csr_with_edge_features_keeps_them_when_compiled() -> None:
+    """``propagation="csr"`` with edge features under compile takes the eager graph preparation (graph breaks),
+    not the compiled one, which has no place for the features: the output equals eager mode's."""
+    torch._dynamo.reset()
+    edge_index, gen = _graph_with_loops_and_a_repeat(seed=5)
+    x = torch.randn(40, 6, generator=gen)
+    edge_attr = torch.randn(edge_index.size(1), 3, generator=gen)
+    layer = SparseGATConv(6, 4, heads=2, edge_dim=3, propagation="csr").eval()
+    expected = layer(x, edge_index, edge_attr)
+    assert torch.allclose(torch.compile(layer, dynamic=False)(x, edge_index, edge_attr), expected, atol=1e-5)

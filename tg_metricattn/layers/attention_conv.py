@@ -447,7 +447,7 @@ class AttentionConv(MessagePassing):
         features depend on the values."""
         if edge_attr is not None:
             self._check_edge_features_fit(edge_index, edge_attr)
-        if use_csr and torch.compiler.is_compiling():
+        if use_csr and torch.compiler.is_compiling() and edge_attr is None and _is_plain_tensor(edge_index):
             return self._prepare_traced_graph(edge_index, size, num_sources, num_targets)
         cacheable = use_csr and self.cache_graph and _is_plain_tensor(edge_index) and edge_attr is None
         key = (num_sources, num_targets, self.add_self_loops)
