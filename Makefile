@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) $(PIP_INSTALL) -c $(LOCK) torch==2.13.0
 	$(PY) $(PIP_INSTALL) -c $(LOCK) --no-build-isolation -e '.[dev]'
 	$(PY) tools/lock.py check $(LOCK)
+	$(PY) -m tg_metricattn.layers.cpu_kernels
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -416,7 +416,8 @@ class AttentionConv(MessagePassing):
             alpha_h = self.density_exponents()
             alpha_h = alpha_h.to(scores.dtype) if isinstance(alpha_h, Tensor) else alpha_h
             scores = scores - alpha_h * log_partition(scores, target, graph.num_targets).index_select(0, source)
-        alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype)
+        ptr = csr_graph.target_ptr if csr_graph is not None else None
+        alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype, ptr=ptr)
         return Attention(alpha, graph, csr_graph, edge_attr), value, x_dst
 
     def _check_dtype(self, x_src: Tensor, x_dst: Tensor) -> None:

@@ -1,0 +1,131 @@
+"""The C++ CPU kernels (``tg_metricattn/csrc``): built here, equal to the torch formulas, used by the layers.
+
+The edge softmax over target-sorted edges runs row by row in C++ on CPU; the scatter
+formula (``_softmax_by_scatter``) is the reference and the path of other devices and of
+machines without a compiler. A kernel that reads past a row, mixes heads or drops an edge
+fails the equality tests; a layer that stops calling it fails the profiler test.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from torch.library import opcheck
+
+from tests.layer_cases import random_graph
+from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
+from tg_metricattn.layers import cpu_kernels, edge_softmax
+from tg_metricattn.layers.csr_graph import build_csr_graph
+from tg_metricattn.layers.edge_softmax import (
+    _softmax_backward_by_scatter,
+    _softmax_by_scatter,
+    csr_softmax,
+)
+
+
+@pytest.fixture
+def torch_kernels_only(monkeypatch):
+    """The C++ kernels switched off for the duration of a test (as ``TGMA_CPU_KERNELS=0`` would)."""
+    monkeypatch.setitem(cpu_kernels._loaded, "ok", False)
+
+
+def _sorted_graph(num_nodes: int, num_edges: int, seed: int):
+    """A CSR graph with repeated edges, isolated targets and one heavy row (node 0 receives 40 edges)."""
+    edge_index, gen = random_graph(num_nodes, num_edges, seed=seed)
+    heavy = torch.stack([torch.randint(0, num_nodes, (40,), generator=gen), torch.zeros(40, dtype=torch.long)])
+    edge_index = torch.cat([edge_index[:, edge_index[1] % 7 != 3], heavy], dim=1)  # targets 3, 10, ... get none
+    return build_csr_graph(edge_index, num_nodes, num_nodes), gen
+
+
+def test_the_kernels_are_built_where_a_compiler_is_at_hand() -> None:
+    """Otherwise every other test here would compare the torch formula with itself."""
+    if shutil.which("c++") is None or shutil.which("ninja") is None:
+        pytest.skip("no C++ compiler or ninja: the torch kernels are the only path on this machine")
+    assert cpu_kernels.available()
+    assert hasattr(torch.ops.tg_metricattn_cpu, "csr_softmax")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("heads", [1, 3, 8])
+def test_csr_softmax_equals_the_scatter_formula(dtype: torch.dtype, heads: int) -> None:
+    graph, gen = _sorted_graph(60, 400, seed=heads)
+    num_edges = graph.target.numel()
+    scores = (torch.randn(num_edges, heads, generator=gen) * 30).to(dtype)  # large: exp overflows without the max
+    grad = torch.randn(num_edges, heads, generator=gen).to(dtype)
+    expected = _softmax_by_scatter(scores, graph.target, 60, dtype)
+    alpha = torch.ops.tg_metricattn_cpu.csr_softmax(scores, graph.target_ptr)
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    torch.testing.assert_close(alpha, expected, rtol=tol, atol=tol)
+    expected_grad = _softmax_backward_by_scatter(expected, grad, graph.target, 60)
+    got_grad = torch.ops.tg_metricattn_cpu.csr_softmax_backward(alpha, grad, graph.target_ptr)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=tol, atol=tol)
+
+
+def test_csr_softmax_is_exact_on_several_threads() -> None:
+    """Rows split between threads (more rows than one task holds) give the one-thread values."""
+    gen = torch.Generator().manual_seed(5)
+    graph = build_csr_graph(torch.randint(0, 20_000, (2, 120_000), generator=gen), 20_000, 20_000)
+    scores = torch.randn(120_000, 4, generator=gen)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = torch.ops.tg_metricattn_cpu.csr_softmax(scores, graph.target_ptr)
+        torch.set_num_threads(2)
+        several = torch.ops.tg_metricattn_cpu.csr_softmax(scores, graph.target_ptr)
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(single, several)
+    torch.testing.assert_close(single, _softmax_by_scatter(scores, graph.target, 20_000, scores.dtype))
+
+
+def test_edge_softmax_on_sorted_edges_passes_gradcheck_and_opcheck() -> None:
+    graph, gen = _sorted_graph(25, 120, seed=7)
+    scores = torch.randn(graph.target.numel(), 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: edge_softmax(s, graph.target, 25, ptr=graph.target_ptr), (scores,))
+    opcheck(csr_softmax, (scores, graph.target_ptr, graph.target))
+
+
+def test_edge_softmax_with_and_without_row_pointers_agree(torch_kernels_only) -> None:
+    """The custom op's torch path (other devices, no compiler) is the scatter formula as well."""
+    graph, gen = _sorted_graph(30, 150, seed=8)
+    scores = torch.randn(graph.target.numel(), 3, generator=gen, requires_grad=True)
+    grad = torch.randn_like(scores)
+    by_rows = edge_softmax(scores, graph.target, 30, ptr=graph.target_ptr)
+    plain = edge_softmax(scores, graph.target, 30)
+    torch.testing.assert_close(by_rows, plain)
+    (g_rows,) = torch.autograd.grad(by_rows, scores, grad)
+    (g_plain,) = torch.autograd.grad(plain, scores, grad)
+    torch.testing.assert_close(g_rows, g_plain)
+
+
+@pytest.mark.parametrize(
+    "ptr, message",
+    [
+        (torch.tensor([0, 2, 1, 4]), "must not decrease"),
+        (torch.tensor([0, 2, 3]), "from 0 to the number of edges"),
+        (torch.tensor([1, 2, 4]), "from 0 to the number of edges"),
+        (torch.tensor([0, 2, 4], dtype=torch.int32), "int64"),
+    ],
+)
+def test_csr_softmax_rejects_bad_row_pointers(ptr: torch.Tensor, message: str) -> None:
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.tg_metricattn_cpu.csr_softmax(torch.zeros(4, 2), ptr)
+
+
+@pytest.mark.parametrize("layer", [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATv2Conv])
+def test_layers_take_the_cpp_softmax_and_match_the_torch_path(layer, monkeypatch) -> None:
+    edge_index, gen = random_graph(50, 300, seed=11)
+    torch.manual_seed(0)
+    conv = layer(12, 4, heads=3)
+    x = torch.randn(50, 12, generator=gen, requires_grad=True)
+    with torch.profiler.profile() as profile:
+        out = conv(x, edge_index)
+    assert "tg_metricattn_cpu::csr_softmax" in {event.name for event in profile.events()}
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    monkeypatch.setitem(cpu_kernels._loaded, "ok", False)
+    out_torch = conv(x, edge_index)
+    (grad_torch,) = torch.autograd.grad(out_torch.square().sum(), x)
+    torch.testing.assert_close(out, out_torch, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, grad_torch, rtol=1e-5, atol=1e-6)
