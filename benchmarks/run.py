@@ -15,7 +15,8 @@ a second pass after all timings, the peak resident memory of one call of each (s
 Also prints the machine's copy/gather bandwidth and each layer's distance from the
 implied forward lower bound. Writes everything as JSON (``--out``).
 
-``--compile`` adds ``torch.compile``'d GATConv and ours. ``--torch-scatter`` adds the
+``--compile`` adds ``torch.compile``'d GATConv and ours; ``--torch-kernels`` adds ours with the
+C++ CPU kernels switched off (``tg_metricattn.layers.cpu_kernels``). ``--torch-scatter`` adds the
 layers that go through PyG's scatter functions (GATConv and our ``propagation="scatter"``
 path) with PyG's torch-scatter switch on; every other row runs with it off, so the two
 are compared in one process (it needs ``pip install torch-scatter``).
@@ -41,6 +42,7 @@ from benchmarks.graphs import benchmark_graphs, random_graph
 from benchmarks.memory import PeakMemory, fix_mmap_threshold
 from benchmarks.timing import time_interleaved
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
+from tg_metricattn.layers import cpu_kernels
 
 IN_CHANNELS, HEADS, CHANNELS = 128, 8, 8
 
@@ -90,6 +92,7 @@ MODE_LAYERS = {
         "MetricAttnConv",
     ),
     "torch-scatter": (REFERENCE, "SparseGATConv (scatter path)", "MetricAttnConv (scatter path)"),
+    "torch kernels": ("SparseGATConv", "DotAttnConv", "L2AttnConv", "MetricAttnConv"),
 }
 
 
@@ -113,17 +116,25 @@ def peak_memory_mb(fn: Callable[[], object]) -> float:
 
 
 def passes(
-    layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor, torch_scatter: bool = False
+    layer: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor, mode: str = "eager"
 ) -> dict[str, Callable[[], None]]:
-    """The two measured passes: forward under no_grad, and forward + backward."""
+    """The two measured passes: forward under no_grad, and forward + backward (``mode`` "torch-scatter":
+    PyG's torch-scatter switch on; "torch kernels": our C++ CPU kernels off)."""
+
+    def switches() -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch_scatter_switch(mode == "torch-scatter"))
+        if mode == "torch kernels":
+            stack.enter_context(cpu_kernels.switched_off())
+        return stack
 
     def forward() -> None:
-        with torch.no_grad(), torch_scatter_switch(torch_scatter):
+        with torch.no_grad(), switches():
             layer(x, edge_index)
 
     def forward_backward() -> None:
         layer.zero_grad(set_to_none=True)
-        with torch_scatter_switch(torch_scatter):
+        with switches():
             layer(x, edge_index).sum().backward()
 
     return {"forward": forward, "forward_backward": forward_backward}
@@ -173,7 +184,7 @@ def run(quick: bool, repeats: int, layers: list[str], modes: list[str], wanted: 
         calls = {}
         for label, (name, mode) in variants.items():
             layer = make_layer(name, mode == "compiled")
-            for key, fn in passes(layer, x, edge_index, mode == "torch-scatter").items():
+            for key, fn in passes(layer, x, edge_index, mode).items():
                 calls[(label, key)] = fn
         timings = time_interleaved(calls, repeats)
         for label, (name, _) in variants.items():
@@ -192,7 +203,7 @@ def run(quick: bool, repeats: int, layers: list[str], modes: list[str], wanted: 
         for label, entry in graph_result["layers"].items():
             name, mode = variants[label]
             layer = make_layer(name, mode == "compiled")
-            for key, fn in passes(layer, x, edge_index, mode == "torch-scatter").items():
+            for key, fn in passes(layer, x, edge_index, mode).items():
                 entry[key]["peak_MB"] = peak_memory_mb(fn)
             print_row(graph_name, label, graph_result["num_edges"], entry, graph_result["layers"].get(REFERENCE))
     return results
@@ -278,6 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also time GATConv and our scatter path with PyG's torch-scatter switch on (needs torch-scatter)",
     )
     parser.add_argument(
+        "--torch-kernels",
+        action="store_true",
+        help="also time our layers with the C++ CPU kernels switched off (the torch kernels), in the same turns",
+    )
+    parser.add_argument(
         "--scaling",
         action="store_true",
         help="instead: time and memory per edge of our layers from 0.25M to 16M edges (quick: 10k, 40k)",
@@ -291,9 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown layers {unknown}; choose from {list(LAYERS)}")
     if REFERENCE not in layers:
         layers.insert(0, REFERENCE)
-    modes = [
-        mode for mode, wanted_mode in (("compiled", args.compile), ("torch-scatter", args.torch_scatter)) if wanted_mode
-    ]
+    wanted_modes = (("compiled", args.compile), ("torch-scatter", args.torch_scatter))
+    modes = [mode for mode, wanted_mode in (*wanted_modes, ("torch kernels", args.torch_kernels)) if wanted_mode]
     if args.torch_scatter and torch_geometric.typing.torch_scatter is object:  # what PyG sets when absent
         parser.error("--torch-scatter needs torch-scatter: pip install torch-scatter (it builds from source)")
     repeats = args.repeats or (3 if args.quick else 10)

@@ -16,7 +16,7 @@ from torch.library import opcheck
 
 from tests.layer_cases import random_graph
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv, SparseGATv2Conv
-from tg_metricattn.layers import cpu_kernels, edge_softmax
+from tg_metricattn.layers import cpu_kernels, edge_softmax, sparse_kernels
 from tg_metricattn.layers.csr_graph import build_csr_graph
 from tg_metricattn.layers.edge_softmax import (
     _softmax_backward_by_scatter,
@@ -129,3 +129,64 @@ def test_layers_take_the_cpp_softmax_and_match_the_torch_path(layer, monkeypatch
     (grad_torch,) = torch.autograd.grad(out_torch.square().sum(), x)
     torch.testing.assert_close(out, out_torch, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grad, grad_torch, rtol=1e-5, atol=1e-6)
+
+
+def _products(graph, gen, heads: int, channels: int, dtype: torch.dtype):
+    num_nodes = graph.num_targets
+    weights = torch.rand(graph.target.numel(), heads, generator=gen).to(dtype)
+    dense = torch.randn(num_nodes, heads, channels, generator=gen).to(dtype)
+    left = torch.randn(num_nodes, heads, channels, generator=gen).to(dtype)
+    order = torch.randperm(graph.target.numel(), generator=gen)
+    return (
+        sparse_kernels.spmm(weights, dense, graph.target_ptr, graph.source),
+        sparse_kernels.spmm(weights, dense, graph.target_ptr, graph.source, order),
+        sparse_kernels.sddmm(left, dense, graph.target_ptr, graph.source, graph.target),
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("heads, channels", [(1, 5), (3, 8), (8, 16)])
+def test_cpp_products_equal_the_per_head_torch_products(dtype, heads, channels, monkeypatch) -> None:
+    """spmm (with and without an entry order) and sddmm, on repeated entries, empty and heavy rows."""
+    graph, _ = _sorted_graph(60, 400, seed=heads + channels)
+    cpp = _products(graph, torch.Generator().manual_seed(1), heads, channels, dtype)
+    monkeypatch.setitem(cpu_kernels._loaded, "ok", False)
+    reference = _products(graph, torch.Generator().manual_seed(1), heads, channels, dtype)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for got, expected in zip(cpp, reference, strict=True):
+        assert got.is_contiguous() and expected.is_contiguous()
+        torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+
+
+def test_cpp_products_split_between_threads_equal_one_thread() -> None:
+    gen = torch.Generator().manual_seed(6)
+    graph = build_csr_graph(torch.randint(0, 20_000, (2, 120_000), generator=gen), 20_000, 20_000)
+    weights, dense = torch.rand(120_000, 2, generator=gen), torch.randn(20_000, 2, 4, generator=gen)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(
+                (
+                    sparse_kernels.spmm(weights, dense, graph.target_ptr, graph.source),
+                    sparse_kernels.sddmm(dense, dense, graph.target_ptr, graph.source, graph.target),
+                )
+            )
+    finally:
+        torch.set_num_threads(previous)
+    for single, several in zip(*results, strict=True):
+        assert torch.equal(single, several)
+
+
+def test_cpp_products_reject_indices_out_of_range() -> None:
+    ptr, dense = torch.tensor([0, 1, 3]), torch.zeros(2, 1, 2)
+    with pytest.raises(RuntimeError, match="column index out of range"):
+        torch.ops.tg_metricattn_cpu.spmm(torch.zeros(3, 1), dense, ptr, torch.tensor([0, 2, 1]), None)
+    with pytest.raises(RuntimeError, match="column index out of range"):
+        torch.ops.tg_metricattn_cpu.sddmm(dense, dense, ptr, torch.tensor([0, -1, 1]))
+    with pytest.raises(RuntimeError, match="order out of range"):
+        order = torch.tensor([0, 3, 1])
+        torch.ops.tg_metricattn_cpu.spmm(torch.zeros(3, 1), dense, ptr, torch.tensor([0, 1, 1]), order)
+    with pytest.raises(RuntimeError, match="must not decrease"):
+        torch.ops.tg_metricattn_cpu.sddmm(dense, dense, torch.tensor([0, 4, 3]), torch.tensor([0, 1, 1]))

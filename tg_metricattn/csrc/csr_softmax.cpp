@@ -14,16 +14,14 @@
 #include <limits>
 #include <vector>
 
+#include "csr_checks.h"
+
 namespace {
 
 void check_pattern(const at::Tensor& edges, const at::Tensor& ptr, const char* name) {
-  TORCH_CHECK(edges.device().is_cpu() && ptr.device().is_cpu(), name, ": CPU tensors expected");
+  TORCH_CHECK(edges.device().is_cpu(), name, ": CPU tensors expected");
   TORCH_CHECK(edges.dim() == 2, name, ": edge values must be [E, H], got ", edges.dim(), " dimensions");
-  TORCH_CHECK(ptr.dim() == 1 && ptr.numel() >= 1 && ptr.scalar_type() == at::kLong, name,
-              ": row pointers must be a non-empty int64 vector");
-  TORCH_CHECK(ptr[0].item<int64_t>() == 0 && ptr[-1].item<int64_t>() == edges.size(0), name,
-              ": row pointers must run from 0 to the number of edges (", edges.size(0), ")");
-  TORCH_CHECK(ptr.numel() == 1 || (ptr.diff() >= 0).all().item<bool>(), name, ": row pointers must not decrease");
+  tgma::check_row_pointers(ptr, edges.size(0), name);
 }
 
 // grain: rows per task (about 1-2 edges per row on sparse graphs; small tasks balance badly-sized rows)
@@ -88,7 +86,7 @@ at::Tensor csr_softmax_backward(const at::Tensor& alpha, const at::Tensor& grad,
 
 }  // namespace
 
-TORCH_LIBRARY(tg_metricattn_cpu, m) {
+TORCH_LIBRARY_FRAGMENT(tg_metricattn_cpu, m) {
   m.def("csr_softmax(Tensor scores, Tensor ptr) -> Tensor");
   m.def("csr_softmax_backward(Tensor alpha, Tensor grad, Tensor ptr) -> Tensor");
 }

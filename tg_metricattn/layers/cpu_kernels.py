@@ -10,11 +10,17 @@ implementation: the same results, slower. Nothing here is used on other devices.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-SOURCES = sorted(str(path) for path in (Path(__file__).resolve().parent.parent / "csrc").glob("*.cpp"))
+from torch import Tensor
+
+_CSRC = Path(__file__).resolve().parent.parent / "csrc"
+SOURCES = sorted(str(path) for path in _CSRC.glob("*.cpp"))
 #: the environment variable that turns the C++ kernels off (value ``0``)
 SWITCH = "TGMA_CPU_KERNELS"
 
@@ -28,6 +34,32 @@ def available() -> bool:
     return _loaded["ok"]
 
 
+@contextlib.contextmanager
+def switched_off() -> Iterator[None]:
+    """Inside the block every caller takes its torch kernels (to compare the two in one process)."""
+    before = _loaded.get("ok")
+    _loaded["ok"] = False
+    try:
+        yield
+    finally:
+        if before is None:
+            del _loaded["ok"]
+        else:
+            _loaded["ok"] = before
+
+
+def applies_to(tensor: Tensor) -> bool:
+    """Whether the C++ kernels serve ``tensor``: a CPU tensor, with the kernels available."""
+    return tensor.device.type == "cpu" and available()
+
+
+def _sources_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(_CSRC.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _load() -> bool:
     if os.environ.get(SWITCH, "1") == "0":
         return False
@@ -37,7 +69,8 @@ def _load() -> bool:
         load(
             name="tg_metricattn_cpu",
             sources=SOURCES,
-            extra_cflags=["-O3", "-fopenmp"],
+            # the headers' contents in the flags: torch rebuilds when the flags or the .cpp files change
+            extra_cflags=["-O3", "-fopenmp", f"-DTGMA_SOURCES={_sources_digest()}"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )

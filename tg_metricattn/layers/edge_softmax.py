@@ -62,16 +62,12 @@ class _EdgeSoftmax(torch.autograd.Function):
         return grad.to(ctx.scores_dtype), None, None, None
 
 
-def _uses_cpu_kernels(tensor: Tensor) -> bool:
-    return tensor.device.type == "cpu" and cpu_kernels.available()
-
-
 @torch.library.custom_op("tg_metricattn::csr_softmax", mutates_args=())
 def csr_softmax(scores: Tensor, ptr: Tensor, target: Tensor) -> Tensor:
     """Softmax of ``scores`` ``[E, H]`` over the rows of a CSR pattern (edges sorted by target, ``ptr`` the
     row pointers, ``target`` the row of each edge): one pass per row by the C++ kernel on CPU, the
     scatter formula elsewhere. A torch custom op (``torch.compile`` keeps it whole)."""
-    if _uses_cpu_kernels(scores):
+    if cpu_kernels.applies_to(scores):
         return torch.ops.tg_metricattn_cpu.csr_softmax(scores, ptr)
     return _softmax_by_scatter(scores, target, ptr.numel() - 1, scores.dtype).contiguous()
 
@@ -85,7 +81,7 @@ def _(scores: Tensor, ptr: Tensor, target: Tensor) -> Tensor:
 def csr_softmax_backward(alpha: Tensor, grad: Tensor, ptr: Tensor, target: Tensor) -> Tensor:
     """``ds = a (g - sum_row a g)`` for :func:`csr_softmax`'s output ``alpha`` and incoming gradient ``grad``."""
     grad = grad.contiguous()
-    if _uses_cpu_kernels(alpha):
+    if cpu_kernels.applies_to(alpha):
         return torch.ops.tg_metricattn_cpu.csr_softmax_backward(alpha, grad, ptr)
     return _softmax_backward_by_scatter(alpha, grad, target, ptr.numel() - 1).contiguous()
 

@@ -11,8 +11,10 @@ with the pattern of the graph and values w[:, h]):
     d sddmm / d L_h = S_h R_h,  d sddmm / d R_h = S_h^T L_h   (spmms with S_h = dS[:, h])
 
 Only node-sized tensors and the E x H edge values are kept for backward: never an
-E x H x C tensor of gathered features. The kernels are torch's CSR matrix product and
-``torch.sparse.sampled_addmm`` (MKL on CPU, cuSPARSE on GPU), for float32 and float64,
+E x H x C tensor of gathered features. On CPU the kernels are C++ loops over
+the rows that take all heads of an entry at once (:mod:`cpu_kernels`: each entry reads its
+node's ``[H, C]`` row once); elsewhere (and without a compiler) torch's CSR matrix product
+and ``torch.sparse.sampled_addmm`` per head (cuSPARSE on GPU), for float32 and float64;
 registered as torch custom ops (``tg_metricattn::spmm``, ``::sddmm``) with fake
 implementations, so that ``torch.compile`` traces the code around them and keeps them whole.
 """
@@ -24,6 +26,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from tg_metricattn.layers import cpu_kernels
 from tg_metricattn.layers.csr_graph import CSRGraph, row_pointers
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
@@ -37,10 +40,15 @@ def _csr(ptr: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -
 
 
 @torch.library.custom_op("tg_metricattn::spmm", mutates_args=())
-def spmm(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor) -> Tensor:
-    """Per head h: ``out[:, h] = A_h @ dense[:, h]``, A_h the CSR matrix ``(ptr, columns, values[:, h])``
-    of shape ``[len(ptr) - 1, dense.shape[0]]``; ``[rows, H, C]``. Forward only (a torch custom op,
-    so that ``torch.compile`` keeps the MKL/cuSPARSE call whole)."""
+def spmm(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor, order: Tensor | None = None) -> Tensor:
+    """Per head h: ``out[:, h] = A_h @ dense[:, h]``, A_h the CSR matrix ``(ptr, columns, values[order, h])``
+    (``order``: the identity if ``None``) of shape ``[len(ptr) - 1, dense.shape[0]]``; ``[rows, H, C]``.
+    On CPU the C++ kernel (all heads of an entry at once, :mod:`cpu_kernels`), elsewhere one MKL/cuSPARSE
+    product per head. Forward only (a torch custom op, so that ``torch.compile`` keeps it whole)."""
+    if cpu_kernels.applies_to(dense):
+        return torch.ops.tg_metricattn_cpu.spmm(values, dense, ptr, columns, order)
+    if order is not None:
+        values = values.index_select(0, order)
     heads, channels = dense.shape[1], dense.shape[2]
     shape = (ptr.numel() - 1, dense.shape[0])
     values_by_head = values.t().contiguous()
@@ -48,12 +56,12 @@ def spmm(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor) -> Tensor:
     out = dense.new_empty(heads, shape[0], channels)
     for h in range(heads):
         torch.mm(_csr(ptr, columns, values_by_head[h], shape), dense_by_head[h], out=out[h])
-    return out.transpose(0, 1)
+    return out.transpose(0, 1).contiguous()
 
 
 @spmm.register_fake
-def _(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor) -> Tensor:
-    return dense.new_empty(dense.shape[1], ptr.shape[0] - 1, dense.shape[2]).transpose(0, 1)
+def _(values: Tensor, dense: Tensor, ptr: Tensor, columns: Tensor, order: Tensor | None = None) -> Tensor:
+    return dense.new_empty(ptr.shape[0] - 1, dense.shape[1], dense.shape[2])
 
 
 def _merged_duplicates(ptr: Tensor, columns: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -71,8 +79,11 @@ def _merged_duplicates(ptr: Tensor, columns: Tensor, rows: Tensor) -> tuple[Tens
 @torch.library.custom_op("tg_metricattn::sddmm", mutates_args=())
 def sddmm(left: Tensor, right: Tensor, ptr: Tensor, columns: Tensor, rows: Tensor) -> Tensor:
     """Per head and entry e of the sorted CSR pattern: ``<left[rows_e, h], right[columns_e, h]>``, ``[E, H]``.
-    Repeated entries are merged before the sampled product (which needs a duplicate-free pattern) and
-    expanded after. Forward only, a torch custom op as :func:`spmm`."""
+    On CPU the C++ kernel (all heads of an entry at once); elsewhere one sampled product per head, with
+    repeated entries merged before it (it needs a duplicate-free pattern) and expanded after. Forward
+    only, a torch custom op as :func:`spmm`."""
+    if cpu_kernels.applies_to(left):
+        return torch.ops.tg_metricattn_cpu.sddmm(left, right, ptr, columns)
     heads = left.shape[1]
     shape = (ptr.numel() - 1, right.shape[0])
     left_by_head = left.transpose(0, 1).contiguous()
@@ -83,12 +94,12 @@ def sddmm(left: Tensor, right: Tensor, ptr: Tensor, columns: Tensor, rows: Tenso
     for h in range(heads):
         product = torch.sparse.sampled_addmm(pattern, left_by_head[h], right_by_head[h].t(), beta=0.0)
         out[h] = product.values()
-    return (out if expand is None else out.index_select(1, expand)).t()
+    return (out if expand is None else out.index_select(1, expand)).t().contiguous()
 
 
 @sddmm.register_fake
 def _(left: Tensor, right: Tensor, ptr: Tensor, columns: Tensor, rows: Tensor) -> Tensor:
-    return left.new_empty(left.shape[1], columns.shape[0]).t()
+    return left.new_empty(columns.shape[0], left.shape[1])
 
 
 def _transpose_if(needed: bool, graph: CSRGraph) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
@@ -107,7 +118,7 @@ class _Aggregate(torch.autograd.Function):
         grad_weights = sddmm(grad_out, values, ptr, source, target) if ctx.needs_input_grad[0] else None
         grad_values = None
         if ctx.needs_input_grad[1]:
-            grad_values = spmm(weights.index_select(0, t_order), grad_out, t_ptr, t_columns)
+            grad_values = spmm(weights, grad_out, t_ptr, t_columns, t_order)
         return grad_weights, grad_values, None, None, None, None, None, None
 
 
@@ -127,7 +138,7 @@ class _EdgeDot(torch.autograd.Function):
         grad_left = spmm(grad_scores, right, ptr, source) if ctx.needs_input_grad[0] else None
         grad_right = None
         if shared or ctx.needs_input_grad[1]:
-            grad_right = spmm(grad_scores.index_select(0, t_order), left, t_ptr, t_columns)
+            grad_right = spmm(grad_scores, left, t_ptr, t_columns, t_order)
         if shared:
             return grad_left + grad_right, None, None, None, None, None, None, None
         return grad_left, grad_right, None, None, None, None, None, None
