@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 _CSRC = Path(__file__).resolve().parent.parent / "csrc"
@@ -27,6 +28,7 @@ SWITCH = "TGMA_CPU_KERNELS"
 _loaded: dict[str, bool] = {}
 
 
+@torch.compiler.assume_constant_result
 def available() -> bool:
     """Whether the C++ CPU kernels are loaded (built on the first call; ``False`` if that fails or is switched off)."""
     if "ok" not in _loaded:

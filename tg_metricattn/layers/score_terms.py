@@ -13,8 +13,10 @@ with q, b, p_i computed once per target node i and k, c, p_j once per source nod
 - GATv2: a . LeakyReLU(W_t x_i + W_s x_j [+ W_e e_ij]), evaluated edge-chunk by edge-chunk.
 
 Per edge there is one gather and one dot product, or (squared distance) one difference,
-in chunks of edges: no ``E x H x D`` tensor is ever whole. On the sparse-kernel path the
-squared distance is the expansion ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖² (one sampled product)
+in chunks of edges: no ``E x H x D`` tensor is ever whole. On the sparse-kernel path on CPU
+the squared distance is the direct formula in one C++ pass over the edges (differences in
+the points' dtype, squares summed in float64: no cancellation). Elsewhere on that path it
+is the expansion ‖y_i‖² - 2 <y_i, y_j> + ‖y_j‖² (one sampled product)
 on the edges where its cancellation costs at most ``EXPANSION_BITS_LOST`` bits, and the
 direct formula on the others (self-loops, near-duplicates, points far from the origin
 against their spacing): each score still depends on y_i and y_j alone, with no centre
@@ -30,11 +32,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from tg_metricattn.layers import cpu_kernels
 from tg_metricattn.layers.csr_graph import CSRGraph
 from tg_metricattn.layers.sparse_kernels import (
     edge_additive_score,
     edge_dot,
     edge_squared_distance,
+    edge_squared_distance_direct,
     edge_squared_distance_sampled,
 )
 
@@ -102,7 +106,10 @@ def _scaled_squared_distance(terms: ScoreTerms, source: Tensor, target: Tensor, 
     inv_t = terms.inv_time
     if csr_graph is not None:
         scale = inv_t.to(terms.points_dst.dtype) if isinstance(inv_t, Tensor) else inv_t
-        distance = edge_squared_distance_sampled(terms.points_dst, terms.points_src, csr_graph) * scale
+        kernel = (
+            edge_squared_distance_direct if cpu_kernels.applies_to(terms.points_dst) else edge_squared_distance_sampled
+        )
+        distance = kernel(terms.points_dst, terms.points_src, csr_graph) * scale
         if torch.compiler.is_compiling() or bool(torch.isfinite(distance).all()):
             return distance  # compiled: no data-dependent fallback (overflowing distances stay infinite)
     scale = inv_t.double() if isinstance(inv_t, Tensor) else inv_t

@@ -313,6 +313,78 @@ def edge_squared_distance_sampled(points_dst: Tensor, points_src: Tensor, graph:
     return replace_cancelled(expanded, norms.detach(), points_dst, points_src, graph.source, graph.target)[0]
 
 
+@torch.library.custom_op("tg_metricattn::squared_distance", mutates_args=())
+def squared_distance(
+    points_dst: Tensor,
+    points_src: Tensor,
+    ptr: Tensor,
+    columns: Tensor,
+    t_order: Tensor | None,
+    t_columns: Tensor | None,
+    t_ptr: Tensor | None,
+) -> Tensor:
+    """‖points_dst[i, h] - points_src[j, h]‖² on the entries (i, j = columns_e) of a CSR pattern, ``[E, H]``,
+    by the C++ kernel (CPU only: callers check :func:`cpu_kernels.applies_to`). The transposed pattern
+    ``(t_order, t_columns, t_ptr)`` serves the backward pass (``None`` when no gradient is wanted)."""
+    return torch.ops.tg_metricattn_cpu.squared_distance(points_dst, points_src, ptr, columns)
+
+
+@squared_distance.register_fake
+def _(points_dst, points_src, ptr, columns, t_order, t_columns, t_ptr) -> Tensor:
+    return points_dst.new_empty(columns.shape[0], points_dst.shape[1])
+
+
+@torch.library.custom_op("tg_metricattn::squared_distance_backward", mutates_args=())
+def squared_distance_backward(
+    grad: Tensor,
+    points_dst: Tensor,
+    points_src: Tensor,
+    ptr: Tensor,
+    columns: Tensor,
+    t_order: Tensor,
+    t_columns: Tensor,
+    t_ptr: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Gradients of :func:`squared_distance` for both sides of points: ``2 g (p_i - p_j)`` summed over each
+    target's incoming edges and ``-2 g (p_i - p_j)`` over each source's outgoing ones (the transposed rows)."""
+    return torch.ops.tg_metricattn_cpu.squared_distance_backward(
+        grad.contiguous(), points_dst, points_src, ptr, columns, t_order, t_columns, t_ptr
+    )
+
+
+@squared_distance_backward.register_fake
+def _(grad, points_dst, points_src, ptr, columns, t_order, t_columns, t_ptr):
+    return points_dst.new_empty(points_dst.shape), points_src.new_empty(points_src.shape)
+
+
+def _squared_distance_setup(ctx, inputs: tuple, output: Tensor) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _squared_distance_grad(ctx, grad: Tensor):
+    points_dst, points_src, ptr, columns, t_order, t_columns, t_ptr = ctx.saved_tensors
+    if t_order is None:
+        raise RuntimeError("squared_distance: a gradient was asked for but no transposed pattern was given")
+    grad_dst, grad_src = squared_distance_backward(
+        grad, points_dst, points_src, ptr, columns, t_order, t_columns, t_ptr
+    )
+    return grad_dst, grad_src, None, None, None, None, None
+
+
+squared_distance.register_autograd(_squared_distance_grad, setup_context=_squared_distance_setup)
+
+
+def edge_squared_distance_direct(points_dst: Tensor, points_src: Tensor, graph: CSRGraph) -> Tensor:
+    """d[e, h] = ‖p_i - p_j‖² on the edges of ``graph`` (target-major), in the points' dtype, ``[E, H]``:
+    the direct formula, all heads of an edge at once, by the C++ CPU kernel (differences in the points'
+    dtype, squares summed in float64, rounded once: no cancellation, no ``E x H x D`` tensor, no float64
+    ``E x H`` buffer). Values beyond the dtype's range come out infinite: callers fall back to the float64
+    direct formula. Only where :func:`cpu_kernels.applies_to` holds; elsewhere :func:`edge_squared_distance_sampled`."""
+    wants_grad = torch.is_grad_enabled() and (points_dst.requires_grad or points_src.requires_grad)
+    transposed = _transpose_if(wants_grad, graph)
+    return squared_distance(points_dst, points_src, graph.target_ptr, graph.source, *transposed)
+
+
 def _edge_feature_dot(nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
     """s[e, h] = <nodes[target_e, h], edge_attr[e]>, chunk by chunk: ``[E, H]``."""
     out = nodes.new_empty(target.numel(), nodes.shape[1])
