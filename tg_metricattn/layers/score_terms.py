@@ -36,6 +36,7 @@ from tg_metricattn.layers import cpu_kernels
 from tg_metricattn.layers.csr_graph import CSRGraph
 from tg_metricattn.layers.sparse_kernels import (
     edge_additive_score,
+    edge_bias_sum,
     edge_dot,
     edge_squared_distance,
     edge_squared_distance_direct,
@@ -86,10 +87,15 @@ def edge_scores(terms: ScoreTerms, source: Tensor, target: Tensor, csr_graph: CS
     if terms.points_dst is not None and terms.points_src is not None:
         distance = _scaled_squared_distance(terms, source, target, csr_graph)
         score = -distance if score is None else score - distance
-    for bias, index in ((terms.target_bias, target), (terms.source_bias, source)):
-        if bias is not None:
-            gathered = bias.index_select(0, index)
-            score = gathered if score is None else score + gathered
+    both_biases = terms.target_bias is not None and terms.source_bias is not None
+    if csr_graph is not None and both_biases and cpu_kernels.applies_to(terms.target_bias):
+        summed = edge_bias_sum(terms.target_bias, terms.source_bias, csr_graph)  # one C++ pass, no scatter back
+        score = summed if score is None else score + summed
+    else:
+        for bias, index in ((terms.target_bias, target), (terms.source_bias, source)):
+            if bias is not None:
+                gathered = bias.index_select(0, index)
+                score = gathered if score is None else score + gathered
     if terms.edge_bias is not None:
         score = terms.edge_bias if score is None else score + terms.edge_bias
     if terms.additive is not None:

@@ -385,6 +385,63 @@ def edge_squared_distance_direct(points_dst: Tensor, points_src: Tensor, graph: 
     return squared_distance(points_dst, points_src, graph.target_ptr, graph.source, *transposed)
 
 
+@torch.library.custom_op("tg_metricattn::row_sum", mutates_args=())
+def row_sum(values: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
+    """``out[r, h] = sum_{k in row r} values[order[k], h]`` over the rows of a CSR pattern (``order``: the
+    identity if ``None``), ``[rows, H]``, by the C++ kernel (CPU only)."""
+    return torch.ops.tg_metricattn_cpu.row_sum(values, ptr, order)
+
+
+@row_sum.register_fake
+def _(values: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
+    return values.new_empty(ptr.shape[0] - 1, values.shape[1])
+
+
+@torch.library.custom_op("tg_metricattn::edge_node_sum", mutates_args=())
+def edge_node_sum(
+    target_term: Tensor, source_term: Tensor, ptr: Tensor, columns: Tensor, t_order: Tensor | None, t_ptr: Tensor | None
+) -> Tensor:
+    """``s[e, h] = target_term[i, h] + source_term[columns_e, h]`` on the entries of a CSR pattern, ``[E, H]``,
+    by the C++ kernel (CPU only). ``(t_order, t_ptr)`` of the transposed pattern serve the source term's
+    gradient (``None`` when it needs none)."""
+    return torch.ops.tg_metricattn_cpu.edge_sum(target_term, source_term, ptr, columns)
+
+
+@edge_node_sum.register_fake
+def _(target_term, source_term, ptr, columns, t_order, t_ptr) -> Tensor:
+    return target_term.new_empty(columns.shape[0], target_term.shape[1])
+
+
+def _edge_node_sum_setup(ctx, inputs: tuple, output: Tensor) -> None:
+    _, _, ptr, _, t_order, t_ptr = inputs
+    ctx.save_for_backward(ptr, t_order, t_ptr)
+
+
+def _edge_node_sum_grad(ctx, grad: Tensor):
+    ptr, t_order, t_ptr = ctx.saved_tensors
+    grad = grad.contiguous()
+    grad_target = row_sum(grad, ptr) if ctx.needs_input_grad[0] else None
+    grad_source = None
+    if ctx.needs_input_grad[1]:
+        if t_order is None:
+            raise RuntimeError("edge_node_sum: a source gradient was asked for but no transposed pattern was given")
+        grad_source = row_sum(grad, t_ptr, t_order)
+    return grad_target, grad_source, None, None, None, None
+
+
+edge_node_sum.register_autograd(_edge_node_sum_grad, setup_context=_edge_node_sum_setup)
+
+
+def edge_bias_sum(target_bias: Tensor, source_bias: Tensor, graph: CSRGraph) -> Tensor:
+    """b[e, h] = target_bias[i, h] + source_bias[j, h] for every edge e = (j -> i) of ``graph`` (target-major),
+    ``[E, H]``: GAT's per-node score terms on the edges, by the C++ CPU kernel (only where
+    :func:`cpu_kernels.applies_to` holds). Its gradient sums each edge's value into its target's row and,
+    through the transposed pattern, its source's row: no scatter."""
+    wants_grad = torch.is_grad_enabled() and source_bias.requires_grad
+    t_order, _, t_ptr = _transpose_if(wants_grad, graph)
+    return edge_node_sum(target_bias, source_bias, graph.target_ptr, graph.source, t_order, t_ptr)
+
+
 def _edge_feature_dot(nodes: Tensor, edge_attr: Tensor, target: Tensor) -> Tensor:
     """s[e, h] = <nodes[target_e, h], edge_attr[e]>, chunk by chunk: ``[E, H]``."""
     out = nodes.new_empty(target.numel(), nodes.shape[1])
