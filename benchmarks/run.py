@@ -254,7 +254,12 @@ def make_layer(name: str, compiled: bool) -> torch.nn.Module:
     """A freshly initialised layer (seed 0), optionally wrapped by ``torch.compile``."""
     torch.manual_seed(0)
     layer = LAYERS[name][0]()
-    return torch.compile(layer, dynamic=False) if compiled else layer
+    if not compiled:
+        return layer
+    # each compiled instance of a class shares its forward's code: one recompilation per instance and grad
+    # mode; past dynamo's limit (8) later instances would silently run eager
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+    return torch.compile(layer, dynamic=False)
 
 
 def print_row(graph: str, label: str, num_edges: int, entry: dict, reference: dict | None) -> None:
