@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "csr_checks.h"
+#include "csr_common.h"
 
 namespace {
 

@@ -14,18 +14,11 @@
 #include <algorithm>
 #include <optional>
 
-#include "csr_checks.h"
+#include "csr_common.h"
 
 namespace {
 
 constexpr int64_t kGrain = 512;   // rows per task
-constexpr int64_t kAhead = 8;     // entries between a prefetch and its use
-
-template <typename T>
-inline void prefetch_row(const T* row, int64_t width) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t b = 0; b < width * static_cast<int64_t>(sizeof(T)); b += 64) __builtin_prefetch(bytes + b);
-}
 
 template <typename T>
 void spmm_rows(const T* values, const int64_t* order, const T* dense, T* out, const int64_t* ptr, const int64_t* col,
@@ -35,7 +28,7 @@ void spmm_rows(const T* values, const int64_t* order, const T* dense, T* out, co
     T* __restrict__ o = out + i * width;
     std::fill(o, o + width, T(0));
     for (int64_t e = ptr[i]; e < ptr[i + 1]; ++e) {
-      if (e + kAhead < nnz) prefetch_row(dense + col[e + kAhead] * width, width);
+      if (e + tgma::kPrefetchAhead < nnz) tgma::prefetch_row(dense + col[e + tgma::kPrefetchAhead] * width, width);
       const T* __restrict__ x = dense + col[e] * width;
       const T* __restrict__ w = values + (order ? order[e] : e) * heads;
       for (int64_t h = 0; h < heads; ++h) {
@@ -54,7 +47,7 @@ void sddmm_rows(const T* left, const T* right, T* out, const int64_t* ptr, const
   for (int64_t i = begin; i < end; ++i) {
     const T* __restrict__ a = left + i * width;
     for (int64_t e = ptr[i]; e < ptr[i + 1]; ++e) {
-      if (e + kAhead < nnz) prefetch_row(right + col[e + kAhead] * width, width);
+      if (e + tgma::kPrefetchAhead < nnz) tgma::prefetch_row(right + col[e + tgma::kPrefetchAhead] * width, width);
       const T* __restrict__ b = right + col[e] * width;
       for (int64_t h = 0; h < heads; ++h) {
         T s = 0;

@@ -14,7 +14,7 @@
 #include <limits>
 #include <vector>
 
-#include "csr_checks.h"
+#include "csr_common.h"
 
 namespace {
 

@@ -14,18 +14,11 @@
 #include <algorithm>
 #include <tuple>
 
-#include "csr_checks.h"
+#include "csr_common.h"
 
 namespace {
 
 constexpr int64_t kGrain = 512;
-constexpr int64_t kAhead = 8;
-
-template <typename T>
-inline void prefetch_row(const T* row, int64_t width) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t b = 0; b < width * static_cast<int64_t>(sizeof(T)); b += 64) __builtin_prefetch(bytes + b);
-}
 
 template <typename T>
 void distance_rows(const T* dst, const T* src, T* out, const int64_t* ptr, const int64_t* col, int64_t begin,
@@ -34,7 +27,7 @@ void distance_rows(const T* dst, const T* src, T* out, const int64_t* ptr, const
   for (int64_t i = begin; i < end; ++i) {
     const T* __restrict__ a = dst + i * width;
     for (int64_t e = ptr[i]; e < ptr[i + 1]; ++e) {
-      if (e + kAhead < nnz) prefetch_row(src + col[e + kAhead] * width, width);
+      if (e + tgma::kPrefetchAhead < nnz) tgma::prefetch_row(src + col[e + tgma::kPrefetchAhead] * width, width);
       const T* __restrict__ b = src + col[e] * width;
       for (int64_t h = 0; h < heads; ++h) {
         double s = 0;

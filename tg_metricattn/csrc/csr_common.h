@@ -1,5 +1,6 @@
-// Checks of a CSR pattern handed to the kernels: row pointers from 0 to E, never decreasing;
-// column indices inside the node table. A failed check raises (RuntimeError in Python) before any read.
+// What the CSR kernels share: checks of a pattern handed to them (row pointers from 0 to E, never
+// decreasing; column indices inside the node table; a failed check raises, a RuntimeError in Python,
+// before any read) and the prefetch of a node row that a few entries later will be read.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -24,6 +25,15 @@ inline void check_columns(const at::Tensor& ptr, const at::Tensor& columns, cons
   TORCH_CHECK(columns.numel() == 0 ||
                   (columns.min().item<int64_t>() >= 0 && columns.max().item<int64_t>() < nodes.size(0)),
               name, ": column index out of range for ", nodes.size(0), " node rows");
+}
+
+// entries between a row's prefetch and its use
+constexpr int64_t kPrefetchAhead = 8;
+
+template <typename T>
+inline void prefetch_row(const T* row, int64_t width) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < width * static_cast<int64_t>(sizeof(T)); b += 64) __builtin_prefetch(bytes + b);
 }
 
 }  // namespace tgma
