@@ -15,8 +15,6 @@
 
 namespace {
 
-constexpr int64_t kGrain = 2048;
-
 at::Tensor edge_sum(const at::Tensor& target_term, const at::Tensor& source_term, const at::Tensor& ptr,
                     const at::Tensor& columns) {
   TORCH_CHECK(target_term.dim() == 2 && source_term.dim() == 2 && target_term.size(1) == source_term.size(1) &&
@@ -35,7 +33,7 @@ at::Tensor edge_sum(const at::Tensor& target_term, const at::Tensor& source_term
     const int64_t* row = p.data_ptr<int64_t>();
     const int64_t* col = c.data_ptr<int64_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, tgma::kEntryGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
         for (int64_t e = row[i]; e < row[i + 1]; ++e)
           for (int64_t h = 0; h < heads; ++h) op[e * heads + h] = ap[i * heads + h] + bp[col[e] * heads + h];
@@ -47,11 +45,7 @@ at::Tensor edge_sum(const at::Tensor& target_term, const at::Tensor& source_term
 at::Tensor row_sum(const at::Tensor& values, const at::Tensor& ptr, const std::optional<at::Tensor>& order) {
   TORCH_CHECK(values.dim() == 2 && values.device().is_cpu(), "row_sum: values must be a CPU [E, H] tensor");
   tgma::check_row_pointers(ptr, values.size(0), "row_sum");
-  if (order.has_value())
-    TORCH_CHECK(order->scalar_type() == at::kLong && order->numel() == values.size(0) &&
-                    (order->numel() == 0 ||
-                     (order->min().item<int64_t>() >= 0 && order->max().item<int64_t>() < values.size(0))),
-                "row_sum: order must be an int64 permutation index of the entries");
+  if (order.has_value()) tgma::check_order(*order, values.size(0), "row_sum");
   const at::Tensor v = values.contiguous(), p = ptr.contiguous();
   const at::Tensor o = order.has_value() ? order->contiguous() : at::Tensor();
   const int64_t rows = p.numel() - 1, heads = v.size(1);
@@ -61,7 +55,7 @@ at::Tensor row_sum(const at::Tensor& values, const at::Tensor& ptr, const std::o
     const int64_t* row = p.data_ptr<int64_t>();
     const int64_t* index = o.defined() ? o.data_ptr<int64_t>() : nullptr;
     scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, tgma::kEntryGrain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
         for (int64_t k = row[r]; k < row[r + 1]; ++k) {
           const scalar_t* entry = vp + (index ? index[k] : k) * heads;

@@ -18,8 +18,6 @@
 
 namespace {
 
-constexpr int64_t kGrain = 512;   // rows per task
-
 template <typename T>
 void spmm_rows(const T* values, const int64_t* order, const T* dense, T* out, const int64_t* ptr, const int64_t* col,
                int64_t begin, int64_t end, int64_t heads, int64_t channels, int64_t nnz) {
@@ -41,22 +39,11 @@ void spmm_rows(const T* values, const int64_t* order, const T* dense, T* out, co
 }
 
 template <typename T>
-void sddmm_rows(const T* left, const T* right, T* out, const int64_t* ptr, const int64_t* col, int64_t begin,
-                int64_t end, int64_t heads, int64_t channels, int64_t nnz) {
-  const int64_t width = heads * channels;
-  for (int64_t i = begin; i < end; ++i) {
-    const T* __restrict__ a = left + i * width;
-    for (int64_t e = ptr[i]; e < ptr[i + 1]; ++e) {
-      if (e + tgma::kPrefetchAhead < nnz) tgma::prefetch_row(right + col[e + tgma::kPrefetchAhead] * width, width);
-      const T* __restrict__ b = right + col[e] * width;
-      for (int64_t h = 0; h < heads; ++h) {
-        T s = 0;
+T dot(const T* __restrict__ a, const T* __restrict__ b, int64_t channels) {
+  T s = 0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < channels; ++c) s += a[h * channels + c] * b[h * channels + c];
-        out[e * heads + h] = s;
-      }
-    }
-  }
+  for (int64_t c = 0; c < channels; ++c) s += a[c] * b[c];
+  return s;
 }
 
 at::Tensor spmm(const at::Tensor& values, const at::Tensor& dense, const at::Tensor& ptr, const at::Tensor& columns,
@@ -65,21 +52,15 @@ at::Tensor spmm(const at::Tensor& values, const at::Tensor& dense, const at::Ten
   tgma::check_columns(ptr, columns, dense, "spmm");
   TORCH_CHECK(values.dim() == 2 && values.size(1) == dense.size(1) && values.scalar_type() == dense.scalar_type(),
               "spmm: values must be [E, H] with the dense rows' heads and dtype");
-  if (order.has_value()) {
-    TORCH_CHECK(order->scalar_type() == at::kLong && order->numel() == nnz, "spmm: order must be int64 [E]");
-    TORCH_CHECK(values.size(0) == nnz, "spmm: values must have one row per entry");
-    TORCH_CHECK(nnz == 0 || (order->min().item<int64_t>() >= 0 && order->max().item<int64_t>() < nnz),
-                "spmm: order out of range");
-  } else {
-    TORCH_CHECK(values.size(0) == nnz, "spmm: values must have one row per entry");
-  }
+  TORCH_CHECK(values.size(0) == nnz, "spmm: values must have one row per entry");
+  if (order.has_value()) tgma::check_order(*order, nnz, "spmm");
   const at::Tensor v = values.contiguous(), d = dense.contiguous(), p = ptr.contiguous(), c = columns.contiguous();
   const at::Tensor o = order.has_value() ? order->contiguous() : at::Tensor();
   const int64_t rows = p.numel() - 1, heads = d.size(1), channels = d.size(2);
   at::Tensor out = at::empty({rows, heads, channels}, d.options());
   AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "spmm", [&] {
     const int64_t* order_ptr = o.defined() ? o.data_ptr<int64_t>() : nullptr;
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, tgma::kRowGrain, [&](int64_t begin, int64_t end) {
       spmm_rows<scalar_t>(v.data_ptr<scalar_t>(), order_ptr, d.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
                           p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), begin, end, heads, channels, nnz);
     });
@@ -96,9 +77,10 @@ at::Tensor sddmm(const at::Tensor& left, const at::Tensor& right, const at::Tens
   const int64_t rows = p.numel() - 1, heads = l.size(1), channels = l.size(2), nnz = c.numel();
   at::Tensor out = at::empty({nnz, heads}, l.options());
   AT_DISPATCH_FLOATING_TYPES(l.scalar_type(), "sddmm", [&] {
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
-      sddmm_rows<scalar_t>(l.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                           p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), begin, end, heads, channels, nnz);
+    at::parallel_for(0, rows, tgma::kRowGrain, [&](int64_t begin, int64_t end) {
+      tgma::for_each_entry_pair(l.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                                p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), begin, end, heads, channels, nnz,
+                                dot<scalar_t>);
     });
   });
   return out;

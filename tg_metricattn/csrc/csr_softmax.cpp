@@ -24,9 +24,6 @@ void check_pattern(const at::Tensor& edges, const at::Tensor& ptr, const char* n
   tgma::check_row_pointers(ptr, edges.size(0), name);
 }
 
-// grain: rows per task (about 1-2 edges per row on sparse graphs; small tasks balance badly-sized rows)
-constexpr int64_t kGrain = 2048;
-
 at::Tensor csr_softmax(const at::Tensor& scores, const at::Tensor& ptr) {
   check_pattern(scores, ptr, "csr_softmax");
   const at::Tensor s = scores.contiguous();
@@ -37,7 +34,7 @@ at::Tensor csr_softmax(const at::Tensor& scores, const at::Tensor& ptr) {
   AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "csr_softmax", [&] {
     const scalar_t* in = s.data_ptr<scalar_t>();
     scalar_t* alpha = out.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, tgma::kEntryGrain, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> top(heads), total(heads);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t first = row[i] * heads, last = row[i + 1] * heads;
@@ -69,7 +66,7 @@ at::Tensor csr_softmax_backward(const at::Tensor& alpha, const at::Tensor& grad,
     const scalar_t* ap = a.data_ptr<scalar_t>();
     const scalar_t* gp = g.data_ptr<scalar_t>();
     scalar_t* ds = out.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, tgma::kEntryGrain, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> dot(heads);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t first = row[i] * heads, last = row[i + 1] * heads;

@@ -18,27 +18,15 @@
 
 namespace {
 
-constexpr int64_t kGrain = 512;
-
+// sum_c (a_c - b_c)^2: differences in T, squares summed in double, rounded once
 template <typename T>
-void distance_rows(const T* dst, const T* src, T* out, const int64_t* ptr, const int64_t* col, int64_t begin,
-                   int64_t end, int64_t heads, int64_t channels, int64_t nnz) {
-  const int64_t width = heads * channels;
-  for (int64_t i = begin; i < end; ++i) {
-    const T* __restrict__ a = dst + i * width;
-    for (int64_t e = ptr[i]; e < ptr[i + 1]; ++e) {
-      if (e + tgma::kPrefetchAhead < nnz) tgma::prefetch_row(src + col[e + tgma::kPrefetchAhead] * width, width);
-      const T* __restrict__ b = src + col[e] * width;
-      for (int64_t h = 0; h < heads; ++h) {
-        double s = 0;
-        for (int64_t c = 0; c < channels; ++c) {
-          const double diff = static_cast<double>(a[h * channels + c] - b[h * channels + c]);
-          s += diff * diff;
-        }
-        out[e * heads + h] = static_cast<T>(s);
-      }
-    }
+T squared_difference(const T* __restrict__ a, const T* __restrict__ b, int64_t channels) {
+  double s = 0;
+  for (int64_t c = 0; c < channels; ++c) {
+    const double diff = static_cast<double>(a[c] - b[c]);
+    s += diff * diff;
   }
+  return static_cast<T>(s);
 }
 
 // grad[r] += sign * sum over the entries k of row r: 2 g[order[k]] (dst_i - src_j), where the row is
@@ -80,9 +68,10 @@ at::Tensor squared_distance(const at::Tensor& dst, const at::Tensor& src, const 
   const int64_t rows = p.numel() - 1, heads = a.size(1), channels = a.size(2), nnz = c.numel();
   at::Tensor out = at::empty({nnz, heads}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "squared_distance", [&] {
-    at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
-      distance_rows<scalar_t>(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
-                              p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), begin, end, heads, channels, nnz);
+    at::parallel_for(0, rows, tgma::kRowGrain, [&](int64_t begin, int64_t end) {
+      tgma::for_each_entry_pair(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                                p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), begin, end, heads, channels, nnz,
+                                squared_difference<scalar_t>);
     });
   });
   return out;
@@ -95,27 +84,24 @@ std::tuple<at::Tensor, at::Tensor> squared_distance_backward(const at::Tensor& g
   check_points(dst, src, "squared_distance_backward");
   tgma::check_columns(ptr, columns, src, "squared_distance_backward");
   tgma::check_columns(t_ptr, t_columns, dst, "squared_distance_backward");
-  TORCH_CHECK(dst.size(0) == ptr.numel() - 1 && src.size(0) == t_ptr.numel() - 1 &&
-                  t_order.numel() == columns.numel() && t_order.scalar_type() == at::kLong,
+  TORCH_CHECK(dst.size(0) == ptr.numel() - 1 && src.size(0) == t_ptr.numel() - 1,
               "squared_distance_backward: the transposed pattern does not fit the points");
+  tgma::check_order(t_order, columns.numel(), "squared_distance_backward");
   TORCH_CHECK(grad.dim() == 2 && grad.size(0) == columns.numel() && grad.size(1) == dst.size(1) &&
                   grad.scalar_type() == dst.scalar_type(),
               "squared_distance_backward: the gradient must be [E, H] in the points' dtype");
-  TORCH_CHECK(t_order.numel() == 0 ||
-                  (t_order.min().item<int64_t>() >= 0 && t_order.max().item<int64_t>() < columns.numel()),
-              "squared_distance_backward: t_order out of range");
   const at::Tensor g = grad.contiguous(), a = dst.contiguous(), b = src.contiguous();
   const at::Tensor p = ptr.contiguous(), c = columns.contiguous();
   const at::Tensor tp = t_ptr.contiguous(), tc = t_columns.contiguous(), to = t_order.contiguous();
   const int64_t heads = a.size(1), channels = a.size(2);
   at::Tensor grad_dst = at::empty_like(a), grad_src = at::empty_like(b);
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "squared_distance_backward", [&] {
-    at::parallel_for(0, a.size(0), kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, a.size(0), tgma::kRowGrain, [&](int64_t begin, int64_t end) {
       gradient_rows<scalar_t>(g.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
                               grad_dst.data_ptr<scalar_t>(), p.data_ptr<int64_t>(), c.data_ptr<int64_t>(), nullptr,
                               true, begin, end, heads, channels);
     });
-    at::parallel_for(0, b.size(0), kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, b.size(0), tgma::kRowGrain, [&](int64_t begin, int64_t end) {
       gradient_rows<scalar_t>(g.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(),
                               grad_src.data_ptr<scalar_t>(), tp.data_ptr<int64_t>(), tc.data_ptr<int64_t>(),
                               to.data_ptr<int64_t>(), false, begin, end, heads, channels);
