@@ -15,6 +15,7 @@ import shutil
 
 import pytest
 import torch
+import torch.utils.cpp_extension
 from torch.library import opcheck
 
 from tests.layer_cases import random_graph
@@ -52,6 +53,21 @@ def test_the_kernels_are_built_where_a_compiler_is_at_hand() -> None:
     """Otherwise every other test here would compare the torch formula with itself."""
     assert cpu_kernels.available()
     assert hasattr(torch.ops.tg_metricattn_cpu, "csr_softmax")
+
+
+def test_each_version_of_the_sources_has_its_own_build_folder(tmp_path, monkeypatch) -> None:
+    """A header change alone must rebuild, and two versions must not share (and overwrite) one library."""
+    sources = tmp_path / "csrc"
+    shutil.copytree(cpu_kernels._CSRC, sources)
+    monkeypatch.setattr(cpu_kernels, "_CSRC", sources)
+    before = cpu_kernels._sources_digest()
+    header = sources / "csr_common.h"
+    header.write_text(header.read_text() + "\n// changed\n")
+    assert cpu_kernels._sources_digest() != before
+    names = []
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", lambda name, **_: names.append(name))
+    assert cpu_kernels._load()
+    assert names == [f"tg_metricattn_cpu_{cpu_kernels._sources_digest()}"]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -2,10 +2,11 @@
 
 The sources are built by :func:`torch.utils.cpp_extension.load` (a C++ compiler with OpenMP
 and ninja are needed) into torch's extension folder (``TORCH_EXTENSIONS_DIR``, by default
-``~/.cache/torch_extensions``) on first use; ``python -m tg_metricattn.layers.cpu_kernels``
-builds them ahead, as ``make venv`` does. Where the build is impossible, or with
-``TGMA_CPU_KERNELS=0``, :func:`available` is ``False`` and every caller takes its torch
-implementation: the same results, slower. Nothing here is used on other devices.
+``~/.cache/torch_extensions``; one folder per version of the sources) on first use;
+``python -m tg_metricattn.layers.cpu_kernels`` builds them ahead, as ``make venv`` does.
+Where the build is impossible, or with ``TGMA_CPU_KERNELS=0``, :func:`available` is ``False``
+and every caller takes its torch implementation: the same results, slower. Nothing here is
+used on other devices.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ def _load() -> bool:
         from torch.utils.cpp_extension import load
 
         load(
-            name="tg_metricattn_cpu",
+            # one build folder per version of the sources (headers included): checkouts of two versions on one
+            # machine neither rebuild each other's library nor replace it under a running process
+            name=f"tg_metricattn_cpu_{_sources_digest()}",
             sources=SOURCES,
-            # the headers' contents in the flags: torch rebuilds when the flags or the .cpp files change
-            extra_cflags=["-O3", "-fopenmp", f"-DTGMA_SOURCES={_sources_digest()}"],
+            extra_cflags=["-O3", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )
