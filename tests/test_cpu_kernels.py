@@ -271,7 +271,8 @@ def test_cpp_edge_bias_sum_and_gradients_equal_the_gathers() -> None:
         sparse_kernels.edge_node_sum,
         (target_bias, source_bias, graph.target_ptr, graph.source, graph.transpose[0], graph.transpose[2]),
     )
-    opcheck(sparse_kernels.row_sum, (grad, graph.transpose[2], graph.transpose[0]))
+    opcheck(sparse_kernels.edge_node_sum_backward, (grad, graph.target_ptr, graph.transpose[0], graph.transpose[2]))
+    opcheck(sparse_kernels.edge_node_sum_backward, (grad, graph.target_ptr, None, None))
 
 
 def test_gat_takes_the_cpp_edge_bias_sum() -> None:

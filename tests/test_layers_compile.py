@@ -18,6 +18,7 @@ from tg_metricattn.layers import sparse_kernels
 from tg_metricattn.layers.compiled_graph import prepare_csr_graph
 from tg_metricattn.layers.csr_graph import build_csr_graph
 from tg_metricattn.layers.graph_cache import GRAPH_CACHE
+from tg_metricattn.layers.sparse_gat_conv import edge_leaky_relu
 
 KINDS = [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATv2Conv]
 
@@ -87,6 +88,29 @@ def test_custom_ops_pass_opcheck() -> None:
     norms = torch.rand(num_edges, 2, generator=gen) * 10
     expanded = torch.rand(num_edges, 2, generator=gen, requires_grad=True)
     opcheck(sparse_kernels.replace_cancelled, (expanded, norms, points, points, graph.source, graph.target))
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.0, -0.5])
+def test_edge_leaky_relu_is_leaky_relu_with_its_gradient(slope: float) -> None:
+    """GAT's score activation as an op: F.leaky_relu's values and gradient, for every sign of the slope (the
+    gradient comes from the output for a positive slope, from the input otherwise)."""
+    scores = torch.randn(50, 3, dtype=torch.float64, requires_grad=True)
+    got = edge_leaky_relu(scores, slope)
+    expected = torch.nn.functional.leaky_relu(scores, slope)
+    assert torch.equal(got, expected)
+    grad = torch.randn(50, 3, dtype=torch.float64)
+    assert torch.equal(torch.autograd.grad(got, scores, grad)[0], torch.autograd.grad(expected, scores, grad)[0])
+    assert torch.autograd.gradcheck(lambda s: edge_leaky_relu(s, slope), (scores,))
+    opcheck(edge_leaky_relu, (scores, slope))
+
+
+def test_compiled_gat_keeps_the_aten_leaky_relu() -> None:
+    torch._dynamo.reset()
+    edge_index, gen = _graph_with_loops_and_a_repeat(seed=4)
+    recorder = _OpRecorder()
+    layer = torch.compile(SparseGATConv(6, 4, heads=2), fullgraph=True, dynamic=False, backend=recorder)
+    layer(torch.randn(40, 6, generator=gen, requires_grad=True), edge_index).sum().backward()
+    assert "tg_metricattn.edge_leaky_relu.default" in recorder.targets
 
 
 def test_sddmm_merges_repeated_entries() -> None:

@@ -103,6 +103,25 @@ def test_graph_cache_reuses_only_the_same_unmodified_tensor() -> None:
         layer(x, edge_index, size=(20, 3))
 
 
+def test_graph_cache_keeps_each_setting_of_one_tensor() -> None:
+    """Layers preparing one edge index differently (with and without self-loops: a sep block beside a plain
+    one; an eager and a compiled copy) each reuse their own graph instead of evicting the other's."""
+    edge_index = _graph_with_quirks(seed=6)
+    x = torch.randn(20, 6)
+    with_loops, without = MetricAttnConv(6, 4, heads=2), MetricAttnConv(6, 4, heads=2, add_self_loops=False)
+    with_loops(x, edge_index)
+    without(x, edge_index)
+    kept = GRAPH_CACHE.get(edge_index, (20, 20, True)), GRAPH_CACHE.get(edge_index, (20, 20, False))
+    assert kept[0] is not None and kept[1] is not None and kept[0][1] is not kept[1][1]
+    for _ in range(2):
+        with_loops(x, edge_index)
+        without(x, edge_index)
+    assert GRAPH_CACHE.get(edge_index, (20, 20, True))[1] is kept[0][1]
+    assert GRAPH_CACHE.get(edge_index, (20, 20, False))[1] is kept[1][1]
+    edge_index[0, 0] = (edge_index[0, 0] + 1) % 20  # a modified tensor loses every setting
+    assert GRAPH_CACHE.get(edge_index, (20, 20, True)) is None and GRAPH_CACHE.get(edge_index, (20, 20, False)) is None
+
+
 def test_graph_cache_entries_live_with_their_tensor_and_within_capacity() -> None:
     cache = GraphCache(capacity=2)
     tensors = [torch.zeros(2, 3, dtype=torch.long) for _ in range(3)]

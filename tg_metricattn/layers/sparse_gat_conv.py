@@ -15,6 +15,47 @@ from tg_metricattn.layers.attention_conv import AttentionConv
 from tg_metricattn.layers.score_terms import ScoreTerms
 
 
+@torch.library.custom_op("tg_metricattn::edge_leaky_relu", mutates_args=())
+def edge_leaky_relu(scores: Tensor, negative_slope: float) -> Tensor:
+    """``LeakyReLU(s) = max(s, 0) + negative_slope * min(s, 0)`` of the edge scores ``[E, H]``, by ATen's kernel.
+
+    An opaque op so that ``torch.compile`` keeps ATen's vectorised kernel: inductor's own loop for an
+    ``[E, H]`` tensor with H below its vector width runs scalar (measured at 1M edges, 8 heads, one
+    thread: 127-143 ms against ATen's 3-15 ms). The gradient is computed from the output (the sign of
+    the output is the input's for a positive slope), so only the output is kept for backward."""
+    return F.leaky_relu(scores, negative_slope)
+
+
+@edge_leaky_relu.register_fake
+def _(scores: Tensor, negative_slope: float) -> Tensor:
+    return torch.empty_like(scores)
+
+
+@torch.library.custom_op("tg_metricattn::edge_leaky_relu_backward", mutates_args=())
+def edge_leaky_relu_backward(grad: Tensor, activated: Tensor, negative_slope: float) -> Tensor:
+    """``grad * (1 if activated > 0 else negative_slope)``: the gradient of :func:`edge_leaky_relu` given
+    its output ``activated``."""
+    return torch.ops.aten.leaky_relu_backward(grad, activated, negative_slope, negative_slope > 0)
+
+
+@edge_leaky_relu_backward.register_fake
+def _(grad: Tensor, activated: Tensor, negative_slope: float) -> Tensor:
+    return torch.empty_like(grad)
+
+
+def _edge_leaky_relu_setup(ctx, inputs: tuple, output: Tensor) -> None:
+    ctx.negative_slope = inputs[1]
+    ctx.save_for_backward(output if inputs[1] > 0 else inputs[0])
+
+
+def _edge_leaky_relu_grad(ctx, grad: Tensor):
+    (kept,) = ctx.saved_tensors
+    return edge_leaky_relu_backward(grad, kept, ctx.negative_slope), None
+
+
+edge_leaky_relu.register_autograd(_edge_leaky_relu_grad, setup_context=_edge_leaky_relu_setup)
+
+
 class SparseGATConv(AttentionConv):
     r"""GAT attention on the edges of a sparse graph.
 
@@ -103,5 +144,5 @@ class SparseGATConv(AttentionConv):
         return h_src, terms
 
     def score_activation(self, scores: Tensor) -> Tensor:
-        """LeakyReLU with ``negative_slope``."""
-        return F.leaky_relu(scores, self.negative_slope)
+        """LeakyReLU with ``negative_slope`` (:func:`edge_leaky_relu`)."""
+        return edge_leaky_relu(scores, float(self.negative_slope))

@@ -385,18 +385,6 @@ def edge_squared_distance_direct(points_dst: Tensor, points_src: Tensor, graph: 
     return squared_distance(points_dst, points_src, graph.target_ptr, graph.source, *transposed)
 
 
-@torch.library.custom_op("tg_metricattn::row_sum", mutates_args=())
-def row_sum(values: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
-    """``out[r, h] = sum_{k in row r} values[order[k], h]`` over the rows of a CSR pattern (``order``: the
-    identity if ``None``), ``[rows, H]``, by the C++ kernel (CPU only)."""
-    return torch.ops.tg_metricattn_cpu.row_sum(values, ptr, order)
-
-
-@row_sum.register_fake
-def _(values: Tensor, ptr: Tensor, order: Tensor | None = None) -> Tensor:
-    return values.new_empty(ptr.shape[0] - 1, values.shape[1])
-
-
 @torch.library.custom_op("tg_metricattn::edge_node_sum", mutates_args=())
 def edge_node_sum(
     target_term: Tensor, source_term: Tensor, ptr: Tensor, columns: Tensor, t_order: Tensor | None, t_ptr: Tensor | None
@@ -417,16 +405,40 @@ def _edge_node_sum_setup(ctx, inputs: tuple, output: Tensor) -> None:
     ctx.save_for_backward(ptr, t_order, t_ptr)
 
 
+@torch.library.custom_op("tg_metricattn::edge_node_sum_backward", mutates_args=())
+def edge_node_sum_backward(
+    grad: Tensor, ptr: Tensor, t_order: Tensor | None, t_ptr: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The gradients of :func:`edge_node_sum`'s two terms from ``grad`` ``[E, H]``, by the C++ row sums:
+    ``d target_term[i, h] = sum_{e in row i} grad[e, h]`` over the pattern and ``d source_term[j, h] =
+    sum_{e out of j} grad[e, h]`` over its transpose (``[0, H]`` without one). One op for both, so that a
+    compiled graph hands it one edge gradient instead of a copy per sum."""
+    grad = grad.contiguous()
+    grad_target = torch.ops.tg_metricattn_cpu.row_sum(grad, ptr, None)
+    if t_order is None or t_ptr is None:
+        return grad_target, grad.new_empty(0, grad.shape[1])
+    return grad_target, torch.ops.tg_metricattn_cpu.row_sum(grad, t_ptr, t_order)
+
+
+@edge_node_sum_backward.register_fake
+def _(grad, ptr, t_order, t_ptr) -> tuple[Tensor, Tensor]:
+    sources = 0 if t_order is None or t_ptr is None else t_ptr.shape[0] - 1
+    return grad.new_empty(ptr.shape[0] - 1, grad.shape[1]), grad.new_empty(sources, grad.shape[1])
+
+
 def _edge_node_sum_grad(ctx, grad: Tensor):
     ptr, t_order, t_ptr = ctx.saved_tensors
-    grad = grad.contiguous()
-    grad_target = row_sum(grad, ptr) if ctx.needs_input_grad[0] else None
-    grad_source = None
-    if ctx.needs_input_grad[1]:
-        if t_order is None:
-            raise RuntimeError("edge_node_sum: a source gradient was asked for but no transposed pattern was given")
-        grad_source = row_sum(grad, t_ptr, t_order)
-    return grad_target, grad_source, None, None, None, None
+    if ctx.needs_input_grad[1] and t_order is None:
+        raise RuntimeError("edge_node_sum: a source gradient was asked for but no transposed pattern was given")
+    grad_target, grad_source = edge_node_sum_backward(grad, ptr, t_order, t_ptr)
+    return (
+        grad_target if ctx.needs_input_grad[0] else None,
+        grad_source if ctx.needs_input_grad[1] else None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 edge_node_sum.register_autograd(_edge_node_sum_grad, setup_context=_edge_node_sum_setup)
