@@ -586,3 +586,18 @@ def test_the_fast_setting_fits_up_to_t_10_without_spectra():
     assert "rw: t*>=0.01 " in pinned.summary()
     pinned.layers[0].heads[0].drift_share = None  # what the fast setting reports where ARPACK did not converge
     assert "drift=n/a" in pinned.summary() and pinned.to_dict()["layers"][0]["heads"][0]["drift_share"] is None
+
+
+def test_the_stationary_distribution_of_a_chain_with_float32_row_sums_comes_from_arnoldi():
+    """Attention in float32 is stochastic only to ~1e-6 a row (Tolokers: 1.6e-6); rows rescaled to sum 1,
+    ARPACK's Perron vector is accepted (no LU allowed here: ``lu_limit=0``) and is the exact chain's π."""
+    n = 2000
+    ei = knn_edge_index(np.random.default_rng(3).uniform(size=(n, 3)), 8)
+    weights = np.random.default_rng(4).uniform(0.1, 1.0, ei.size(1))
+    W = sp.csr_matrix((weights, (ei[1].numpy(), ei[0].numpy())), shape=(n, n)) + sp.identity(n)
+    P = sp.csr_matrix(sp.diags(1 / np.asarray(W.sum(1)).ravel()) @ W)
+    expected = stationary_distribution(P)
+    off = sp.diags(1 + np.random.default_rng(5).uniform(-2e-6, 2e-6, n)) @ P
+    pi = stationary_distribution(off, lu_limit=0)
+    assert pi is not None
+    np.testing.assert_allclose(pi, expected, rtol=1e-6, atol=1e-12)
