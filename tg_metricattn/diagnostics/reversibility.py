@@ -118,8 +118,8 @@ def stationary_distribution(
     keeping transitions of 1e-30 let the solve put π on a few nodes and report a drift share
     of 1.0 instead of 0.000). Then every row with transitions is rescaled to sum 1: float32 row sums
     are off by up to ~1e-6 on nodes of a hundred neighbours, which holds the Perron eigenvalue ~1e-8
-    away from 1 and fails ARPACK's acceptance (on Tolokers' attention: a 1-s Arnoldi solve rejected
-    for a sparse LU of hours).
+    away from 1 and fails ARPACK's acceptance (on Tolokers' attention: a 1.4-s Arnoldi solve rejected
+    for a sparse LU still running after 21 minutes).
     """
     P = as_square_csr(P, "P")
     P.data[P.data < NEGLIGIBLE_TRANSITION] = 0.0
