@@ -5,10 +5,12 @@ head: the propagation matrix P from the layer's own attention weights, reference
 Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) by
 Krylov (Lanczos) or ``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
 angles, reversibility (drift share), the departure from the uniform mean and the self
-weight, Dirichlet energies, and for metric/L2 attention the learned edge lengths against a mesh.
+weight, Dirichlet energies, and for metric/L2 attention the learned edge lengths against a
+mesh. :func:`uniform_attention` ablates a trained model's attention to the uniform mean.
 """
 
 from tg_metricattn.datasets.point_graphs import knn_edge_index
+from tg_metricattn.diagnostics.attention_ablation import uniform_attention
 from tg_metricattn.diagnostics.diagnose_model import diagnose, diffusion_times
 from tg_metricattn.diagnostics.diagnostic_plots import (
     plot_conformal_factor,
@@ -129,6 +131,7 @@ __all__ = [
     "stationary_distribution",
     "symmetrizing_weights",
     "time_grid",
+    "uniform_attention",
     "uniform_propagation",
     "uniformity_stats",
     "weights_to_matrices",

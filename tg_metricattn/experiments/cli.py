@@ -425,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for graphs of millions of edges: no spectra, t searched up to 10 (not 100)",
     )
+    diag.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also evaluate the run with every attention replaced by the uniform mean over the neighbours "
+        "(ablation.json: validation and test metric, learned vs uniform)",
+    )
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--allow-pickle", action="store_true", help=_ALLOW_PICKLE_HELP)
     return parser
@@ -509,7 +515,9 @@ def _diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.out is not None:
         check_out_folder(args.out)
     laplacians = tuple(args.laplacians.split(","))
-    diagnose_run(args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle, args.fast)
+    diagnose_run(
+        args.checkpoint, args.out, laplacians, args.num_eigs, args.device, args.allow_pickle, args.fast, args.ablation
+    )
     return 0
 
 

@@ -11,19 +11,21 @@ about 3,400 Lanczos steps per probe signal (5 s) against 41 for ``rw``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from tg_metricattn.atomic_files import atomic_write_text
-from tg_metricattn.diagnostics import DiagnosticsReport, diagnose, save_plots
+from tg_metricattn.diagnostics import DiagnosticsReport, diagnose, save_plots, uniform_attention
 from tg_metricattn.experiments.config import TrainConfig
 from tg_metricattn.experiments.run_folder import RunFolder
 from tg_metricattn.experiments.tasks import Task, build_task
 from tg_metricattn.experiments.training import load_trained_model
 
-__all__ = ["diagnose_model", "diagnose_run", "find_run_folder"]
+__all__ = ["attention_ablation", "diagnose_model", "diagnose_run", "find_run_folder"]
 
 
 def trained_runs(path: str | os.PathLike) -> list[Path]:
@@ -61,6 +63,32 @@ def diagnose_model(
     return report
 
 
+@torch.no_grad()
+def attention_ablation(task: Task, model: nn.Module) -> dict[str, dict[str, float]]:
+    """The task's metrics of ``model`` as trained and with every attention ablated to the uniform mean
+    over each node's incoming edges (:func:`~tg_metricattn.diagnostics.uniform_attention`):
+    ``{"learned": {...}, "uniform": {...}, "uniform_minus_learned": {...}}``, each with the keys of
+    ``task.evaluate`` (``val_metric``, ``test_metric``, ...)."""
+    learned = task.evaluate(model)
+    with uniform_attention(model):
+        uniform = task.evaluate(model)
+    return {
+        "learned": learned,
+        "uniform": uniform,
+        "uniform_minus_learned": {key: uniform[key] - learned[key] for key in learned if key in uniform},
+    }
+
+
+def ablation_summary(ablation: dict[str, dict[str, float]]) -> str:
+    """One line per metric: learned, uniform and the change."""
+    learned, uniform, change = ablation["learned"], ablation["uniform"], ablation["uniform_minus_learned"]
+    return "\n".join(
+        f"ablation {key}: learned {learned[key]:.4f}, uniform attention {uniform[key]:.4f} ({change[key]:+.4f})"
+        for key in ("val_metric", "test_metric")
+        if key in change
+    )
+
+
 def diagnose_run(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -69,9 +97,12 @@ def diagnose_run(
     device: str = "cpu",
     allow_pickle: bool = False,
     fast: bool = False,
+    ablation: bool = False,
 ) -> DiagnosticsReport:
     """Load the run in ``checkpoint`` and diagnose it (see the module docstring).
 
+    ``ablation``: also evaluate the model with its attention ablated to the uniform mean
+    (:func:`attention_ablation`), printed and written to ``ablation.json`` beside ``diagnostics.json``.
     ``best_model.pt`` is read with ``weights_only=True``; ``allow_pickle`` lifts that for a
     file you trust (unpickling runs code from the file).
     """
@@ -82,7 +113,12 @@ def diagnose_run(
         print(f"diagnosing {folder.path}, the first of {len(runs)} runs in {str(checkpoint)!r} (others: {others})")
     task = build_task(TrainConfig.from_dict({**folder.read_config(), "device": device}, source=folder.config_path))
     model = load_trained_model(task, folder.path, allow_pickle)
-    report = diagnose_model(task, model, out or folder.path / "diagnostics", laplacians, num_eigs, fast)
+    out = Path(out or folder.path / "diagnostics")
+    ablated = attention_ablation(task, model) if ablation else None
+    report = diagnose_model(task, model, out, laplacians, num_eigs, fast)
     print(report.summary())
-    print(f"results: {out or folder.path / 'diagnostics'}")
+    if ablated is not None:
+        atomic_write_text(out / "ablation.json", json.dumps(ablated, indent=1))
+        print(ablation_summary(ablated))
+    print(f"results: {out}")
     return report

@@ -161,6 +161,11 @@ class AttentionConv(MessagePassing):
 
     #: the constructor argument that adds a learned skip term of x_i (PyG's name per layer)
     skip_argument = "residual"
+    #: score every edge 0 instead of s_ij (set by
+    #: :func:`~tg_metricattn.diagnostics.uniform_attention`): P becomes the mean over each target's
+    #: incoming edges (divided by q_j^alpha under density normalisation); values, skip terms and bias
+    #: are unchanged. An ablation of what the trained score contributes, not a training setting.
+    uniform_scores = False
     #: GATConv's edge parameters: ``lin_edge`` (glorot) and an attention vector ``att_edge``
     edge_attention_vector = True
     edge_weight_initializer: str | None = "glorot"
@@ -403,6 +408,8 @@ class AttentionConv(MessagePassing):
         if edge_attr is not None:
             terms = self.with_edge_features(terms, edge_attr, target)
         scores = self.score_activation(edge_scores(terms, source, target, csr_graph))
+        if self.uniform_scores:
+            scores = torch.zeros_like(scores)
         if csr_graph is not None and csr_graph.masked is not None:
             scores = scores.masked_fill(csr_graph.masked.unsqueeze(-1), float("-inf"))
         if self.check_finite:
