@@ -3,7 +3,8 @@
 Loads a run folder (``config.json`` and ``best_model.pt``), rebuilds the task's data and
 the model at its selected epoch, and runs :func:`tg_metricattn.diagnostics.diagnose` on
 the graph (node task), the first test mesh (mesh task) or the first test graph (graph
-task). Prints the summary and writes ``diagnostics.json`` and the diagnostic plots.
+task). Prints the summary and writes ``diagnostics.json`` and the diagnostic plots; with
+``--ablation`` also the task's metrics with the attention ablated (``ablation.json``).
 The mesh Laplacian (``--laplacians rw,cotangent``) is much slower than the graph
 Laplacians on meshes with sliver triangles: on a 15k-vertex RNA mesh its heat flow needs
 about 3,400 Lanczos steps per probe signal (5 s) against 41 for ``rw``.
