@@ -4,12 +4,10 @@ density, with α = 0 the drift 2∇log p·∇ is there, both with an error that 
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
-from tests.layer_cases import dense_mask, random_graph
+from tests.layer_cases import circle_gaussian_layer, circle_quantiles, dense_mask, random_graph
 from tg_metricattn import DotAttnConv, L2AttnConv, MetricAttnConv, SparseGATConv
 
 KINDS = [SparseGATConv, DotAttnConv, L2AttnConv, MetricAttnConv]
@@ -100,26 +98,12 @@ def test_bipartite_input_and_bad_exponents_are_refused(cls):
             cls(3, 2, density_exponent=bad)
 
 
-def _circle_points(n: int) -> torch.Tensor:
-    """The n quantiles of the density p(θ) = (1 + cos(θ)/2) / 2π (Newton on F(θ) = (θ + sin(θ)/2) / 2π)."""
-    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 * math.pi
-    theta = u.clone()
-    for _ in range(50):
-        theta = theta - (theta + 0.5 * torch.sin(theta) - u) / (1 + 0.5 * torch.cos(theta))
-    return theta
-
-
 def _generator_errors(n: int, alpha: float) -> tuple[float, float]:
     """Max error of (4/t)(P f - f) for f = cos 2θ against the Laplacian f'' and against f'' + 2(1-α)(log p)' f'
     (the limit operator), P the density-normalised Gaussian kernel exp(-|x_i - x_j|²/t) on n points, t = 2 n^(-2/3)."""
-    theta = _circle_points(n)
+    theta = circle_quantiles(n)
     t = 2.0 * n ** (-2 / 3)
-    conv = MetricAttnConv(
-        2, 1, heads=1, metric_channels=2, time_scale=t, learn_time_scale=False, density_exponent=alpha
-    ).double()
-    with torch.no_grad():  # f the identity: s_ij = -|x_i - x_j|² / t
-        conv.embed_linear.weight.copy_(torch.eye(2))
-        conv.embed_output.weight.zero_()
+    conv = circle_gaussian_layer(t, alpha)
     pairs = torch.cartesian_prod(torch.arange(n), torch.arange(n)).T  # every j -> i (self-loops re-added)
     with torch.no_grad():
         _, (used, weights) = conv(torch.stack([theta.cos(), theta.sin()], 1), pairs, return_attention_weights=True)

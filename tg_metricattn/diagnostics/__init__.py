@@ -4,13 +4,14 @@ See the design notes (section 2) and the README's Diagnostics section. Per layer
 head: the propagation matrix P from the layer's own attention weights, reference
 Laplacians (random-walk by default, since P is row-stochastic), heat flow exp(-t L) by
 Krylov (Lanczos) or ``expm_multiply``, the fitted diffusion time t* and residual, spectra and principal
-angles, reversibility (drift share), the departure from the uniform mean and the self
+angles, reversibility (drift share), the density drift share, the departure from the uniform mean and the self
 weight, Dirichlet energies, and for metric/L2 attention the learned edge lengths against a
 mesh. :func:`uniform_attention` ablates a trained model's attention to the uniform mean.
 """
 
 from tg_metricattn.datasets.point_graphs import knn_edge_index
 from tg_metricattn.diagnostics.attention_ablation import uniform_attention
+from tg_metricattn.diagnostics.density_drift import density_drift_share, layer_log_partition
 from tg_metricattn.diagnostics.diagnose_model import diagnose, diffusion_times
 from tg_metricattn.diagnostics.diagnostic_plots import (
     plot_conformal_factor,
@@ -91,6 +92,7 @@ __all__ = [
     "compare_spectra",
     "conformal_factor",
     "default_time_bounds",
+    "density_drift_share",
     "diagnose",
     "diffusion_times",
     "dirichlet_energies",
@@ -115,6 +117,7 @@ __all__ = [
     "knn_edge_index",
     "laplacian_eigenpairs",
     "layer_embedding",
+    "layer_log_partition",
     "leading_eigenpairs",
     "learned_edge_lengths",
     "mesh_laplace_operator",

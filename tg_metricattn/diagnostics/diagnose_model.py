@@ -12,7 +12,9 @@ model. For each layer and head the report then holds
   scaled to the unit ball, the operator whose times the heat-diffusion layers learn);
 - the spectral comparison with ``exp(-t_probe L)`` for the first Laplacian, the spectral
   gap and the count of near-zero eigenvalues of ``I - P`` (:mod:`~tg_metricattn.diagnostics.spectra`);
-- the drift share of ``diag(π) P`` (:mod:`~tg_metricattn.diagnostics.reversibility`);
+- the drift share of ``diag(π) P`` (:mod:`~tg_metricattn.diagnostics.reversibility`) and the
+  density drift share, the part 1 − α of the sampling density's drift that P keeps
+  (:mod:`~tg_metricattn.diagnostics.density_drift`);
 - how far P is from the uniform mean over each neighbourhood and the weight each node
   keeps on itself (:mod:`~tg_metricattn.diagnostics.uniformity`);
 - for metric and L2 attention on data with ``pos``: edge-length distortion and the
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tg_metricattn.diagnostics.density_drift import density_drift_share, layer_log_partition
 from tg_metricattn.diagnostics.diffusion_fit import default_time_bounds, fit_diffusion_times
 from tg_metricattn.diagnostics.dirichlet import dirichlet_energies
 from tg_metricattn.diagnostics.edge_lengths import (
@@ -248,6 +251,7 @@ def _diagnose_layer(
         kind: fit_diffusion_times(mats, ref, x, num_probes, seed, _fit_bounds(ref, bounds, fast))
         for kind, ref in refs.items()
     }
+    log_q = layer_log_partition(layer, x, edge_index, edge_attr)
     heads = []
     for h, P in enumerate(mats):
         fits = {kind: layer_fits[kind][h].to_dict() for kind in refs}
@@ -262,6 +266,8 @@ def _diagnose_layer(
             distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
         pi = stationary_distribution(P, lu_limit=FAST_LU_STATES if fast else None)
         drift = None if pi is None else drift_share(P, pi)
-        heads.append(HeadReport(h, fits, drift, uniformity_stats(P).to_dict(), spectrum, distortion))
+        density_drift = None if pi is None else density_drift_share(P, log_q[:, h], pi)
+        uniformity = uniformity_stats(P).to_dict()
+        heads.append(HeadReport(h, fits, drift, uniformity, spectrum, distortion, density_drift))
     energies = dirichlet_energies(x, ei, n)
     return LayerReport(name, type(layer).__name__, n, int(mats[0].nnz), heads, energies, time_scale), conformal

@@ -22,7 +22,7 @@ __all__ = ["DiagnosticsReport", "HeadReport", "LayerReport"]
 @dataclass
 class HeadReport:
     """Numbers of one head: ``fits[kind]`` (a :class:`DiffusionFit` dict), drift, departure from the
-    uniform mean (a :class:`UniformityStats` dict), spectrum, distortion."""
+    uniform mean (a :class:`UniformityStats` dict), spectrum, distortion, density drift share."""
 
     head: int
     fits: dict[str, dict]
@@ -30,6 +30,7 @@ class HeadReport:
     uniformity: dict | None = None
     spectrum: dict | None = None
     distortion: dict | None = None
+    density_drift: float | None = None  # the share 1 - α of the density drift kept; None: uniform density or no π
 
 
 @dataclass
@@ -75,7 +76,8 @@ class DiagnosticsReport:
 
     def summary(self) -> str:
         """One line per layer and head: t* (``t*>=``: at the end of the interval searched), residual,
-        drift share, self weight (uniform beside it), max |P - U|, spectral gap, near-zero count of I - P."""
+        drift share, density drift share, self weight (uniform beside it), max |P - U|, spectral gap, near-zero
+        count of I - P."""
         lines = []
         if self.fast:
             lines.append(f"fast setting: no spectra, t searched up to {FAST_TIME_HIGH:g} / median L_ii")
@@ -86,6 +88,8 @@ class DiagnosticsReport:
                     at_end = ">=" if fit["t_probe"] >= fit.get("t_high", np.inf) else "="
                     parts.append(f"{kind}: t*{at_end}{fit['t_probe']:.4g} res={fit['residual_probe']:.3f}")
                 parts.append("drift=n/a" if head.drift_share is None else f"drift={head.drift_share:.3f}")
+                if head.density_drift is not None:
+                    parts.append(f"density-drift={head.density_drift:.3f}")
                 if head.uniformity:
                     u = head.uniformity
                     kept = (

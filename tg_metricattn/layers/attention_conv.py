@@ -23,7 +23,7 @@ a drift towards high sampling density), α = 1 removes the density (Δ of the me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,20 @@ class Attention:
             return self.graph, weights
         masked = torch.empty_like(self.csr_graph.masked).index_copy_(0, self.csr_graph.order, self.csr_graph.masked)
         return self.graph._replace(edge_index=self.graph.edge_index[:, ~masked]), weights[~masked]
+
+
+class _ScoredEdges(NamedTuple):
+    """The scored edges of one call, before normalisation (:meth:`AttentionConv._score_edges`)."""
+
+    scores: Tensor  # [E', H]
+    graph: Graph
+    csr_graph: CSRGraph | None
+    edge_attr: Tensor | None
+    source: Tensor
+    target: Tensor
+    value: Tensor
+    x_src: Tensor
+    x_dst: Tensor
 
 
 def _is_plain_tensor(edge_index: object) -> bool:
@@ -387,10 +401,30 @@ class AttentionConv(MessagePassing):
         size = (attention.graph.num_sources, attention.graph.num_targets)
         return self.propagate(attention.graph.edge_index, value=value, alpha=weights, size=size)
 
-    def _attend(
+    def kernel_log_partition(
+        self,
+        x: Tensor,
+        edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Tensor:
+        """``log q_i = log sum_{j -> i} exp(s_ij)`` per head, ``[N, H]``: the kernel's mass over each node's
+        incoming edges (self-loops as the layer adds them) before any normalisation, density
+        normalisation included; the q of the module docstring, a kernel estimate of the sampling
+        density in the layer's metric. Graphs whose sources are their targets only. Inputs as
+        :meth:`forward`."""
+        scored = self._score_edges(x, edge_index, edge_attr, size)
+        if scored.x_src is not scored.x_dst or scored.graph.num_sources != scored.graph.num_targets:
+            raise ValueError(
+                "kernel_log_partition needs a graph whose sources are its targets; got bipartite input: pass one "
+                "feature tensor x."
+            )
+        return log_partition(scored.scores, scored.target, scored.graph.num_targets)
+
+    def _score_edges(
         self, x: NodeFeatures, edge_index: Adjacency, edge_attr: Tensor | None, size: tuple[int, int] | None
-    ) -> tuple[Attention, Tensor, Tensor]:
-        """Validate the inputs, score the edges and normalise: ``(attention, values, x_dst)``."""
+    ) -> _ScoredEdges:
+        """Validate the inputs and score the edges (``-inf`` on masked edges), before any normalisation."""
         validate = self.validate and not torch.compiler.is_compiling()
         x_src, x_dst = split_node_features(x, self.in_channels if validate else -1)
         if validate and not torch.is_autocast_enabled(x_src.device.type):
@@ -414,18 +448,26 @@ class AttentionConv(MessagePassing):
             scores = scores.masked_fill(csr_graph.masked.unsqueeze(-1), float("-inf"))
         if self.check_finite:
             check_finite_scores(scores)
+        return _ScoredEdges(scores, graph, csr_graph, edge_attr, source, target, value, x_src, x_dst)
+
+    def _attend(
+        self, x: NodeFeatures, edge_index: Adjacency, edge_attr: Tensor | None, size: tuple[int, int] | None
+    ) -> tuple[Attention, Tensor, Tensor]:
+        """Score the edges and normalise them per target: ``(attention, values, x_dst)``."""
+        s = self._score_edges(x, edge_index, edge_attr, size)
+        scores = s.scores
         if self.learn_density_exponent or self.density_exponent:
-            if x_src is not x_dst or graph.num_sources != graph.num_targets:
+            if s.x_src is not s.x_dst or s.graph.num_sources != s.graph.num_targets:
                 raise ValueError(
                     "density_exponent needs a graph whose sources are its targets (q_j is node j's own partition "
                     "over its incoming edges); got bipartite input: pass one feature tensor x, or density_exponent=0."
                 )
             alpha_h = self.density_exponents()
             alpha_h = alpha_h.to(scores.dtype) if isinstance(alpha_h, Tensor) else alpha_h
-            scores = scores - alpha_h * log_partition(scores, target, graph.num_targets).index_select(0, source)
-        ptr = csr_graph.target_ptr if csr_graph is not None else None
-        alpha = edge_softmax(scores, target, graph.num_targets, dtype=value.dtype, ptr=ptr)
-        return Attention(alpha, graph, csr_graph, edge_attr), value, x_dst
+            scores = scores - alpha_h * log_partition(scores, s.target, s.graph.num_targets).index_select(0, s.source)
+        ptr = s.csr_graph.target_ptr if s.csr_graph is not None else None
+        alpha = edge_softmax(scores, s.target, s.graph.num_targets, dtype=s.value.dtype, ptr=ptr)
+        return Attention(alpha, s.graph, s.csr_graph, s.edge_attr), s.value, s.x_dst
 
     def _check_dtype(self, x_src: Tensor, x_dst: Tensor) -> None:
         weight = next(
