@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.layer_cases import random_graph
+from tg_metricattn.datasets import contextual_sbm
 from tg_metricattn.flow_integration import integrate
 from tg_metricattn.models import AttentionFlowNet
 
@@ -177,3 +178,33 @@ def test_the_integrator_on_a_scalar_ode():
     assert integrate(lambda x: -x, 1.0, 1.0, 8, "rk4") == pytest.approx(math.exp(-1), abs=1e-6)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         integrate(lambda x: -x, 1.0, 1.0, 0)
+
+
+@pytest.mark.parametrize("kind", ["gat", "dot", "l2", "metric"])
+def test_the_flow_trains_above_90_percent_on_a_small_homophilous_graph(kind):
+    """A 4-class contextual SBM (1,000 nodes, edge homophily 0.8, feature SNR 1; 80 training, 120 validation and 800
+    test nodes), the model's defaults at width 32 in 4 heads, Adam 0.01, 150 epochs, the test accuracy at the best
+    validation epoch. Measured on seeds 0-4: GAT 0.959-0.978, dot 0.952-0.979, L2 0.960-0.984, metric 0.945-0.989
+    (an MLP on the same features: about 0.4; the flow is what gets it there)."""
+    tests = []
+    for seed in range(3):
+        data = contextual_sbm(num_nodes=1000, num_classes=4, homophily=0.8, num_features=32, seed=seed)
+        torch.manual_seed(seed)
+        net = AttentionFlowNet(kind, 32, 32, 4, heads=4)
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.01, weight_decay=5e-4)
+        best_val, best_test = -1.0, 0.0
+        for _ in range(150):
+            net.train()
+            optimizer.zero_grad()
+            out = net(data.x, data.edge_index)
+            torch.nn.functional.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+            optimizer.step()
+            net.eval()
+            with torch.no_grad():
+                correct = net(data.x, data.edge_index).argmax(-1) == data.y
+            val, test = float(correct[data.val_mask].float().mean()), float(correct[data.test_mask].float().mean())
+            if val > best_val:
+                best_val, best_test = val, test
+        tests.append(best_test)
+    assert min(tests) >= 0.92, tests
+    assert sum(tests) / len(tests) >= 0.94, tests

@@ -266,7 +266,7 @@ def _diagnose_layer(
             distortion = distortion_stats(lengths[0][:, h], lengths[1], residual).to_dict()
         pi = stationary_distribution(P, lu_limit=FAST_LU_STATES if fast else None)
         drift = None if pi is None else drift_share(P, pi)
-        density_drift = None if pi is None else density_drift_share(P, log_q[:, h], pi)
+        density_drift = density_drift_share(P, log_q[:, h])
         uniformity = uniformity_stats(P).to_dict()
         heads.append(HeadReport(h, fits, drift, uniformity, spectrum, distortion, density_drift))
     energies = dirichlet_energies(x, ei, n)

@@ -30,7 +30,7 @@ class HeadReport:
     uniformity: dict | None = None
     spectrum: dict | None = None
     distortion: dict | None = None
-    density_drift: float | None = None  # the share 1 - α of the density drift kept; None: uniform density or no π
+    density_drift: float | None = None  # the share 1 - α of the density drift kept; None: uniform density
 
 
 @dataclass
