@@ -46,6 +46,20 @@ def test_the_flow_options_reach_the_model_and_diagnose_reports_the_flow(tmp_path
     assert "flow: T=" in printed and "in 3 rk4 steps, nonlinear dynamics" in printed and "flow[1]" in printed
 
 
+def test_the_source_term_reaches_the_model_and_diagnose_says_it_fits_no_heat_flow(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--layer", "gat", "--flow-source", "--out", str(out)]) == 0
+    config = TrainConfig.from_json(out / "run_0" / "config.json")
+    assert config.flow_source is True
+    model = load_trained_model(build_task(config), out / "run_0")
+    assert model.source and float(model.source_weight.detach()) != 1.0  # β was trained
+    capsys.readouterr()
+    assert main(["diagnose", "--checkpoint", str(out / "run_0"), "--num-eigs", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "source term β x(0): not a heat flow" in printed and "flow[0]" not in printed
+    assert TrainConfig(dataset="csbm", arch="flow").resolved().flow_source is False
+
+
 def test_defaults_and_no_weight_decay_on_the_time():
     config = TrainConfig(dataset="csbm", arch="flow").resolved()
     assert (config.hidden, config.heads, config.layers, config.flow_steps, config.flow_method) == (64, 8, 1, 6, "euler")
@@ -85,6 +99,7 @@ def test_what_cannot_be_a_flow_is_refused(argv, message, tmp_path, capsys):
     "argv",
     [
         ["--flow-time", "2"],
+        ["--flow-source"],
         ["--flow-method", "rk4", "--arch", "residual"],
         ["--flow-steps", "3", "--task", "mesh", "--dataset", "synthetic"],
     ],

@@ -142,6 +142,41 @@ def test_a_node_without_neighbours_keeps_its_state():
     assert not torch.allclose(out[:2], state[:2])
 
 
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_the_source_term_feeds_the_initial_state_at_every_step(method):
+    edge_index, gen = random_graph(10, 40, seed=5)
+    net = _net("metric", method, steps=3, time=2.0, source=True).double().eval()
+    with torch.no_grad():
+        net.source_weight.fill_(0.7)
+    state = torch.randn(10, 12, generator=gen, dtype=torch.float64)
+    P = _dense_propagation(net, state, edge_index)
+    x0 = state.reshape(10, 3, 4)
+    tau = float(net.flow_time().detach()) / 3
+
+    def velocity(x):  # per head: (P_h - D_h) x_h + β x_h(0)
+        return torch.einsum("hij,jhc->ihc", _generator(P), x) + 0.7 * x0
+
+    x = x0
+    for _ in range(3):  # Euler, or the classical RK4 written out
+        if method == "euler":
+            x = x + tau * velocity(x)
+        else:
+            k1 = velocity(x)
+            k2 = velocity(x + tau / 2 * k1)
+            k3 = velocity(x + tau / 2 * k2)
+            k4 = velocity(x + tau * k3)
+            x = x + tau / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    assert torch.allclose(net.flow(state, edge_index).reshape(10, 3, 4), x, atol=1e-12)
+    net.train()
+    net(torch.randn(10, 5, generator=gen, dtype=torch.float64), edge_index).sum().backward()
+    assert net.source_weight.grad is not None and net.source_weight.grad != 0
+    assert net.flow_settings()["source"] == pytest.approx(0.7) and "source=True" in repr(net)
+    net.reset_parameters()
+    assert float(net.source_weight.detach()) == 1.0
+    plain = _net("metric", method)
+    assert "source_weight" not in plain.state_dict() and plain.flow_settings()["source"] is None
+
+
 def test_time_is_learned_positive_and_at_most_the_steps():
     net = _net("gat", "euler", steps=4, time=3.0)
     assert float(net.flow_time().detach()) == pytest.approx(3.0)

@@ -205,7 +205,10 @@ def _in_eval_mode(model: nn.Module, call):
 def _diagnose_flow(flow: dict, modules: dict, captured: dict, layers: list, data, settings: tuple) -> dict:
     """The fitted time of the whole flow per head (:mod:`~tg_metricattn.diagnostics.flow_fit`) against
     the learned T times the least-squares time of its generator (I - P ≈ t_ls L, first Laplacian):
-    the flow's time when P - I is a multiple of -L."""
+    the flow's time when P - I is a multiple of -L. A flow with a source term (β x(0) fed in) is no heat
+    flow: its heads are not fitted, and the report says so."""
+    if flow.get("source") is not None:
+        return {**flow, "heads": [], "note": "source term β x(0): not a heat flow, the whole flow is not fitted"}
     laplacians, _, num_probes, seed, bounds, _, _ = settings
     (name, (x, edge_index, edge_attr)), layer_report = next(iter(captured.items())), layers[0]
     mats = propagation_matrix(modules[name], x, edge_index, edge_attr)

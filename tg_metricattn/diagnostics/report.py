@@ -109,6 +109,8 @@ class DiagnosticsReport:
         if self.flow is not None:
             f = self.flow
             lines.append(f"flow: T={f['time']:.4g} in {f['steps']} {f['method']} steps, {f['dynamics']} dynamics")
+            if f.get("note"):
+                lines.append(f"flow: β={f['source']:.4g}; {f['note']}")
             for h, head in enumerate(f["heads"]):
                 lines.append(
                     f"flow[{h}]  {head['laplacian']}: t*={head['t_flow']:.4g} res={head['residual_flow']:.3f}  "

@@ -203,6 +203,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, with_layer: bool = True
         "the current state at every evaluation)",
     )
     model.add_argument(
+        "--flow-source",
+        action="store_true",
+        default=None,
+        help="--arch flow: add GRAND's source term beta x(0) to the flow (beta learned, started at 1)",
+    )
+    model.add_argument(
         "--sep",
         action=argparse.BooleanOptionalAction,
         help="--arch residual: keep each node out of its own softmax and give it a path of its own beside the "
@@ -337,6 +343,7 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> TrainConf
         "flow_steps": args.flow_steps,
         "flow_method": args.flow_method,
         "flow_dynamics": args.flow_dynamics,
+        "flow_source": args.flow_source,
         "edge_features": args.edge_features,
     }
     values.update(overrides)

@@ -87,6 +87,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "flow_steps": 6,
         "flow_method": "euler",
         "flow_dynamics": "linear",
+        "flow_source": False,
     },
 }
 
@@ -96,6 +97,7 @@ FLOW_FIELDS = {
     "flow_steps": "--flow-steps",
     "flow_method": "--flow-method",
     "flow_dynamics": "--flow-dynamics",
+    "flow_source": "--flow-source",
 }
 
 #: Node datasets whose features are row-normalised unless ``--no-normalize-features`` (GAT's protocol).
@@ -157,7 +159,8 @@ class TrainConfig:
     ``arch='flow'`` (node task) is :class:`~tg_metricattn.models.AttentionFlowNet`: the
     propagation of one ``layer`` integrated as dx/dt = (P - I) x over a learned time starting at
     ``flow_time`` (T <= ``flow_steps``) in ``flow_steps`` steps of ``flow_method`` (euler, rk4),
-    with P fixed (``flow_dynamics='linear'``) or recomputed from the state (``'nonlinear'``);
+    with P fixed (``flow_dynamics='linear'``) or recomputed from the state (``'nonlinear'``),
+    ``flow_source`` adding GRAND's source term β x(0) (β learned);
     ``hidden`` is the width of the flowing state (a multiple of ``heads``).
     ``edge_features`` (graph task, default on) gives every attention layer the graphs' edge
     features (OGB's ``BondEncoder`` for molecules); a ``config.json`` without the key was
@@ -210,6 +213,7 @@ class TrainConfig:
     flow_steps: int | None = None
     flow_method: str | None = None
     flow_dynamics: str | None = None
+    flow_source: bool | None = None
     edge_features: bool | None = None
 
     def __post_init__(self) -> None:

@@ -28,7 +28,7 @@ class AttentionFlowNet(nn.Module):
 
     .. math::
         x(0) &= \mathrm{dropout}(x) W_{enc} + b_{enc}, \qquad x(t) \in \mathbb{R}^{N \times H \times C} \\
-        \frac{d x_{\cdot h}}{dt} &= (P_h - I)\, x_{\cdot h}, \qquad t \in [0, T] \\
+        \frac{d x_{\cdot h}}{dt} &= (P_h - I)\, x_{\cdot h} \;[+\, \beta\, x_{\cdot h}(0)], \qquad t \in [0, T] \\
         y &= \mathrm{dropout}(\mathrm{GELU}(x(T))) W_{dec} + b_{dec}
 
     The state has ``hidden`` channels in ``heads`` groups of ``C = hidden // heads``; head h of
@@ -42,7 +42,10 @@ class AttentionFlowNet(nn.Module):
     P_h = P_h(x(0)) is computed once per forward (a linear ODE: x(T) = exp(T (P - I)) x(0)
     in the limit of many steps); with ``'nonlinear'`` P_h = P_h(x(t)) is recomputed at every
     evaluation of the right-hand side (GRAND's non-linear flow). The state itself flows:
-    the layer's value map is not used.
+    the layer's value map is not used. ``source=True`` adds GRAND's source term β x(0) (β a
+    learned scalar, started at 1): the flow is then no longer a heat flow but keeps feeding the
+    initial state, so a long T does not smooth it away (the heat flow alone tends to each
+    component's stationary mean).
 
     Discretisation (:func:`~tg_metricattn.flow_integration.integrate`): ``steps`` = K steps
     of size τ = T / K, explicit Euler (x <- (1 - τ) x + τ P x: one attention layer with a
@@ -65,6 +68,7 @@ class AttentionFlowNet(nn.Module):
         dropout: on the input features and on the decoder's input.
         learn_time: learn T (default) or keep it fixed.
         self_loops: include i in its own softmax (default: the neighbours only).
+        source: add the source term β x(0) with a learned β (above).
         layer_kwargs: further arguments of the attention layer (e.g. ``density_exponent``).
 
     Shapes:
@@ -85,6 +89,7 @@ class AttentionFlowNet(nn.Module):
         dropout: float = 0.5,
         learn_time: bool = True,
         self_loops: bool = False,
+        source: bool = False,
         layer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -107,7 +112,7 @@ class AttentionFlowNet(nn.Module):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}.")
         self.layer_name, self.hidden, self.heads = layer, hidden, heads
         self.steps, self.method, self.dynamics, self.dropout = steps, method, dynamics, dropout
-        self.initial_time, self.learn_time, self.self_loops = float(time), learn_time, self_loops
+        self.initial_time, self.learn_time, self.self_loops, self.source = float(time), learn_time, self_loops, source
         kwargs = {**(layer_kwargs or {}), LAYERS[layer].skip_argument: False}
         self.encoder = nn.Linear(in_channels, hidden)
         self.conv = layer_class(layer)(hidden, hidden // heads, heads=heads, add_self_loops=self_loops, **kwargs)
@@ -116,6 +121,8 @@ class AttentionFlowNet(nn.Module):
             self.log_time = nn.Parameter(log_time)
         else:
             self.register_buffer("log_time", log_time)
+        if source:  # only a flow with a source carries it: the others' state_dicts stay as they were
+            self.source_weight = nn.Parameter(torch.tensor(1.0))
         self.decoder = nn.Linear(hidden, out_channels)
 
     def reset_parameters(self) -> None:
@@ -125,6 +132,8 @@ class AttentionFlowNet(nn.Module):
         self.decoder.reset_parameters()
         with torch.no_grad():
             self.log_time.fill_(math.log(self.initial_time))
+            if self.source:
+                self.source_weight.fill_(1.0)
 
     def flow_time(self) -> Tensor:
         """T = exp(log T), at most ``steps`` (a 0-dimensional tensor)."""
@@ -147,13 +156,19 @@ class AttentionFlowNet(nn.Module):
         if self.dynamics == "linear":
             attention = self.conv.attention(state, edge_index)
 
-            def velocity(x: Tensor) -> Tensor:
+            def diffusion(x: Tensor) -> Tensor:
                 return self.conv.apply_attention(attention, x) - moving * x
 
         else:
 
-            def velocity(x: Tensor) -> Tensor:
+            def diffusion(x: Tensor) -> Tensor:
                 return self.conv.apply_attention(self.conv.attention(x.reshape(n, -1), edge_index), x) - moving * x
+
+        velocity = diffusion
+        if self.source:
+
+            def velocity(x: Tensor) -> Tensor:
+                return diffusion(x) + self.source_weight * groups
 
         return integrate(velocity, groups, self.flow_time(), self.steps, self.method).reshape(n, -1)
 
@@ -174,17 +189,19 @@ class AttentionFlowNet(nn.Module):
         return {"conv": (self.encode(x), self._flow_edges(edge_index), None)}
 
     def flow_settings(self) -> dict[str, Any]:
-        """What the diagnostics need to rebuild the flow map from P: T, K, the method and the dynamics."""
+        """What the diagnostics need to rebuild the flow map from P: T, K, the method, the dynamics and the
+        source term's β (``None`` without one)."""
         return {
             "time": float(self.flow_time().detach()),
             "steps": self.steps,
             "method": self.method,
             "dynamics": self.dynamics,
+            "source": float(self.source_weight.detach()) if self.source else None,
         }
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.layer_name}, hidden={self.hidden}, heads={self.heads}, "
             f"T={float(self.flow_time().detach()):.4g}, steps={self.steps}, method={self.method!r}, "
-            f"dynamics={self.dynamics!r})"
+            f"dynamics={self.dynamics!r}{', source=True' if self.source else ''})"
         )

@@ -71,7 +71,8 @@ class NodeTask(Task):
         if c.arch == "flow":
             return AttentionFlowNet(
                 c.layer, self.in_channels, c.hidden, self.num_classes, c.heads, time=c.flow_time, steps=c.flow_steps,
-                method=c.flow_method, dynamics=c.flow_dynamics, dropout=c.dropout, layer_kwargs=c.layer_kwargs(),
+                method=c.flow_method, dynamics=c.flow_dynamics, dropout=c.dropout, source=c.flow_source,
+                layer_kwargs=c.layer_kwargs(),
             )  # fmt: skip
         if c.arch == "residual":
             return ResidualAttentionNet(
