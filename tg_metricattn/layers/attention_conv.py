@@ -108,6 +108,11 @@ class _ScoredEdges(NamedTuple):
     x_src: Tensor
     x_dst: Tensor
 
+    @property
+    def bipartite(self) -> bool:
+        """Whether the sources are not the targets (two feature tensors, or a ``size`` that differs)."""
+        return self.x_src is not self.x_dst or self.graph.num_sources != self.graph.num_targets
+
 
 def _is_plain_tensor(edge_index: object) -> bool:
     return isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
@@ -414,7 +419,7 @@ class AttentionConv(MessagePassing):
         density in the layer's metric. Graphs whose sources are their targets only. Inputs as
         :meth:`forward`."""
         scored = self._score_edges(x, edge_index, edge_attr, size)
-        if scored.x_src is not scored.x_dst or scored.graph.num_sources != scored.graph.num_targets:
+        if scored.bipartite:
             raise ValueError(
                 "kernel_log_partition needs a graph whose sources are its targets; got bipartite input: pass one "
                 "feature tensor x."
@@ -457,7 +462,7 @@ class AttentionConv(MessagePassing):
         s = self._score_edges(x, edge_index, edge_attr, size)
         scores = s.scores
         if self.learn_density_exponent or self.density_exponent:
-            if s.x_src is not s.x_dst or s.graph.num_sources != s.graph.num_targets:
+            if s.bipartite:
                 raise ValueError(
                     "density_exponent needs a graph whose sources are its targets (q_j is node j's own partition "
                     "over its incoming edges); got bipartite input: pass one feature tensor x, or density_exponent=0."
