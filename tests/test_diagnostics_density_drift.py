@@ -102,6 +102,8 @@ def test_bad_input_is_named():
     P = sp.csr_matrix(np.full((3, 3), 1 / 3))
     with pytest.raises(ValueError, match=r"log_q must have shape \[3, K\]"):
         density_drift_share(P, np.zeros(4))
+    with pytest.raises(ValueError, match="finite and nonnegative"):
+        density_drift_share(sp.csr_matrix(np.array([[0.5, 0.5, 0], [-0.1, 1.1, 0], [0, 0, 1.0]])), np.zeros(3))
     with pytest.raises(ValueError, match="log_q must be finite"):
         density_drift_share(P, np.array([0.0, np.nan, 1.0]))
     assert density_drift_share(P, np.full(3, 2.5)) is None  # a uniform density: nothing to drift to

@@ -56,8 +56,9 @@ def density_drift_share(P, log_q) -> float | None:
     log_q = as_signals(log_q, P.shape[0], "log_q")[:, 0]
     if not np.isfinite(log_q).all():
         raise ValueError("log_q must be finite; got NaN or infinite values.")
-    P.data[P.data < 0] = 0.0
-    P.eliminate_zeros()
+    if (P.data < 0).any() or not np.isfinite(P.data).all():
+        raise ValueError("P must be finite and nonnegative (a propagation matrix); got negative, NaN or inf entries.")
+    P.eliminate_zeros()  # a weight that underflowed to 0 is no transition
     both_ways = sp.triu(P.multiply(P.T > 0), k=1).tocoo()  # each pair once, i < j
     i, j = both_ways.row, both_ways.col
     density = log_q[j] - log_q[i]

@@ -109,7 +109,7 @@ class DiagnosticsReport:
         if self.flow is not None:
             f = self.flow
             lines.append(f"flow: T={f['time']:.4g} in {f['steps']} {f['method']} steps, {f['dynamics']} dynamics")
-            if f.get("note"):
+            if f.get("source") is not None:
                 lines.append(f"flow: β={f['source']:.4g}; {f['note']}")
             for h, head in enumerate(f["heads"]):
                 lines.append(

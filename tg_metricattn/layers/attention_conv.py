@@ -408,7 +408,7 @@ class AttentionConv(MessagePassing):
 
     def kernel_log_partition(
         self,
-        x: Tensor,
+        x: NodeFeatures,
         edge_index: Adjacency,
         edge_attr: Tensor | None = None,
         size: tuple[int, int] | None = None,
